@@ -1,0 +1,73 @@
+#pragma once
+/// The main config file (CONTRACT §3) as a plain struct, with file:line:col errors.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/diagnostic.hpp"
+
+namespace courtroute {
+
+/// A host and port to listen on or connect to.
+struct endpoint {
+    std::string host;       ///< IPv4/IPv6 literal or name, without brackets
+    std::uint16_t port = 0; ///< 1..65535
+
+    [[nodiscard]] std::string to_string() const; ///< `host:port`, IPv6 in brackets
+};
+
+/// What to do with a NextGen court where the user's link is not recorded.
+enum class unlinked_policy {
+    warn,  ///< serve with the `unlinked_nextgen` warning
+    block, ///< refuse with 403 and the warning
+};
+
+/// What to do with a CONNECT to a host that is not in the registry.
+enum class other_hosts_policy {
+    refuse, ///< 403
+    tunnel, ///< blind byte tunnel, nothing injected
+};
+
+/// Every key of the main config, defaults filled in. Relative paths in a config file are
+/// resolved against that file's directory, so a checkout-local config works from any cwd.
+struct settings {
+    std::filesystem::path source;                     ///< the file loaded; empty for built-in defaults
+    endpoint listen_proxy{"127.0.0.1", 3128};         ///< [listen] proxy
+    std::vector<std::filesystem::path> registry_dirs{ ///< [registry] dirs, in override order
+        "/usr/share/courtroute/courts.d", "/etc/courtroute/courts.d"};
+    std::filesystem::path state_dir = "/var/lib/courtroute"; ///< [state] dir
+    std::filesystem::path key_file;                   ///< [secrets] key_file as written; empty = default
+    std::string pacer_auth_url = "https://pacer.login.uscourts.gov/services/cso-auth";     ///< [pacer] auth_url
+    std::string pacer_logout_url = "https://pacer.login.uscourts.gov/services/cso-logout"; ///< [pacer] logout_url
+    std::filesystem::path upstream_ca_file;           ///< [upstream] ca_file; empty = system store only
+    std::map<std::string, endpoint> upstream_resolve; ///< [upstream] resolve: lower-case "host:port" -> where to connect
+    unlinked_policy unlinked = unlinked_policy::warn; ///< [policy] unlinked_nextgen
+    other_hosts_policy other_hosts = other_hosts_policy::refuse; ///< [policy] other_hosts
+    std::string anonymous_user;                       ///< [policy] anonymous_user; empty = 407/401
+
+    /// The key file actually used: `key_file` if set, else `$CREDENTIALS_DIRECTORY/courtroute.key`
+    /// when that variable is set, else `<state_dir>/secret.key`.
+    [[nodiscard]] std::filesystem::path effective_key_file() const;
+    /// The SQLite database: `<state_dir>/courtroute.db`.
+    [[nodiscard]] std::filesystem::path database_file() const;
+};
+
+/// The outcome of loading a config file: the settings (defaults where a key was bad) and every problem.
+struct settings_result {
+    settings value;          ///< usable only when `errors` is empty
+    diagnostics errors;      ///< FILE:LINE:COL problems, in file order
+};
+
+/// The default config path (`/etc/courtroute/courtroute.toml`).
+[[nodiscard]] std::filesystem::path default_config_path();
+
+/// Parses `file`. A missing file at the default path yields the defaults; a missing file that
+/// was named explicitly is an error. Never throws for bad input.
+[[nodiscard]] settings_result load_settings(const std::filesystem::path& file, bool explicitly_named);
+
+/// Parses `host:port` (`[v6]:port` for IPv6). False on anything else.
+[[nodiscard]] bool parse_endpoint(std::string_view text, endpoint& out);
+
+} // namespace courtroute

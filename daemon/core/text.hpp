@@ -1,0 +1,39 @@
+#pragma once
+/// Small string and time helpers shared by every module.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace courtroute {
+
+/// ASCII lower-case copy (host names, header names).
+[[nodiscard]] std::string to_lower(std::string_view s);
+/// Case-insensitive ASCII equality.
+[[nodiscard]] bool iequals(std::string_view a, std::string_view b);
+/// Case-insensitive ASCII substring search.
+[[nodiscard]] bool icontains(std::string_view haystack, std::string_view needle);
+/// Trims spaces and tabs on both ends.
+[[nodiscard]] std::string_view trim(std::string_view s);
+/// True when `s` holds CR, LF or NUL: such a value must never be written into a header.
+[[nodiscard]] bool has_ctl_breaks(std::string_view s);
+
+/// RFC 4648 base64 (standard alphabet, padded).
+[[nodiscard]] std::string base64_encode(std::string_view bytes);
+/// Decodes standard base64; nullopt on any invalid character.
+[[nodiscard]] std::optional<std::string> base64_decode(std::string_view text);
+/// Lower-case hex.
+[[nodiscard]] std::string hex_encode(std::string_view bytes);
+
+/// A calendar day.
+using day = std::chrono::year_month_day;
+/// Today in the machine's local time zone (courts publish cutover dates as local dates).
+[[nodiscard]] day today();
+/// `YYYY-MM-DD`.
+[[nodiscard]] std::string to_string(day d);
+/// Seconds since the Unix epoch, now.
+[[nodiscard]] std::int64_t unix_now();
+
+} // namespace courtroute

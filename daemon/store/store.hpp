@@ -1,0 +1,137 @@
+#pragma once
+/// The credential store (SQLite via SQLiteCpp): users with hashed tokens, each user's PACER login,
+/// CM/ECF logins per court, recorded links. Passwords and TOTP secrets are sealed with
+/// `secret_box`; nothing secret is ever bound to SQL in clear. Safe to use from several
+/// processes at once (WAL, busy timeout): the CLI writes while the daemon reads.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "store/crypto.hpp"
+
+namespace SQLite { class Database; }
+
+namespace courtroute {
+
+/// Thrown for refused operations (unknown user, duplicate user, bad name) and database failures.
+/// The message is one sentence naming what and where; it never holds a secret.
+struct store_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+/// The stored health of a credential, as the daemon last found it.
+enum class credential_state {
+    active,       ///< stored; no login has been refused since it was set
+    failed,       ///< a login was refused for bad credentials: never retried until replaced
+    mfa_required, ///< PACER wants a one-time code and no TOTP secret is stored
+};
+[[nodiscard]] std::string_view to_string(credential_state s);
+
+/// A local user of the proxy.
+struct user_info {
+    std::string name;            ///< [A-Za-z0-9._-]{1,64}
+    std::int64_t created_at = 0; ///< unix seconds
+};
+
+/// A user's PACER central sign-on login (decrypted when read).
+struct pacer_login {
+    std::string user;
+    std::string login;
+    std::string password;             ///< secret
+    std::string client_code;          ///< default client code; may be empty
+    bool shared = false;              ///< a shared firm account (cannot file)
+    std::string totp_secret;          ///< base32; empty when none is stored; secret
+    std::int64_t revision = 0;        ///< bumps on every `set_pacer`; sessions are tied to it
+    credential_state state = credential_state::active;
+    std::string state_detail;         ///< why it failed (upstream text, no secrets)
+    std::int64_t password_set_at = 0; ///< unix seconds when the password was stored
+};
+
+/// A user's court-issued CM/ECF login at one court (decrypted when read).
+struct ecf_login {
+    std::string user;
+    std::string court;         ///< court id
+    std::string login;
+    std::string password;      ///< secret
+    std::int64_t revision = 0; ///< bumps on every `set_ecf`
+    credential_state state = credential_state::active;
+    std::string state_detail;
+};
+
+/// A recorded link of a user's CM/ECF account at a NextGen court to the PACER account.
+struct link_info {
+    std::string user;
+    std::string court;
+    std::int64_t linked_at = 0; ///< unix seconds
+};
+
+class store {
+public:
+    /// The schema version this build writes; older databases are migrated on open.
+    static constexpr int schema_version = 2;
+
+    /// Opens (creating if needed) the database at `db_file` and migrates it. `":memory:"` works.
+    store(const std::string& db_file, secret_box box);
+    /// Creates `state_dir` (0700) if needed, loads or creates the key file (0600), opens
+    /// `<state_dir>/courtroute.db` (0600).
+    [[nodiscard]] static std::unique_ptr<store> open_state(const std::filesystem::path& state_dir,
+                                                           const std::filesystem::path& key_file);
+    ~store();
+    store(const store&) = delete;
+    store& operator=(const store&) = delete;
+
+    // --- users ---
+    /// Adds a user and returns its new token (shown once; only its hash is kept).
+    [[nodiscard]] std::string add_user(const std::string& name);
+    /// Replaces a user's token; the old one stops working at once.
+    [[nodiscard]] std::string rotate_user(const std::string& name);
+    /// Removes a user with every credential and link.
+    void remove_user(const std::string& name);
+    [[nodiscard]] std::vector<user_info> users() const;
+    [[nodiscard]] bool has_user(const std::string& name) const;
+    /// The user holding `token`, or nullopt.
+    [[nodiscard]] std::optional<std::string> user_for_token(std::string_view token) const;
+
+    // --- PACER login ---
+    /// Stores (replaces) the user's PACER login; state back to active, revision bumped.
+    void set_pacer(const pacer_login& login);
+    [[nodiscard]] std::optional<pacer_login> pacer(const std::string& user) const;
+    /// Records a login outcome, but only if the credential is still at `revision` (a replaced
+    /// credential is never marked by a stale attempt).
+    void mark_pacer(const std::string& user, std::int64_t revision, credential_state state, const std::string& detail);
+
+    // --- CM/ECF logins ---
+    void set_ecf(const std::string& user, const std::string& court, const std::string& login,
+                 const std::string& password);
+    [[nodiscard]] std::optional<ecf_login> ecf(const std::string& user, const std::string& court) const;
+    [[nodiscard]] std::vector<ecf_login> ecf_logins(const std::string& user) const;
+    /// Deletes; false when there was none.
+    bool remove_ecf(const std::string& user, const std::string& court);
+    void mark_ecf(const std::string& user, const std::string& court, std::int64_t revision, credential_state state,
+                  const std::string& detail);
+
+    // --- links ---
+    /// Records the link and deletes the court's stored CM/ECF login, in one transaction.
+    void record_link(const std::string& user, const std::string& court);
+    /// Deletes; false when there was none.
+    bool remove_link(const std::string& user, const std::string& court);
+    [[nodiscard]] bool linked(const std::string& user, const std::string& court) const;
+    [[nodiscard]] std::vector<link_info> links(const std::string& user) const;
+
+    /// Changes whenever another connection commits (SQLite `PRAGMA data_version`): lets the
+    /// daemon notice CLI edits cheaply.
+    [[nodiscard]] std::int64_t data_version() const;
+
+private:
+    std::unique_ptr<SQLite::Database> db_;
+    secret_box box_;
+};
+
+/// True when `name` is a valid user name ([A-Za-z0-9._-]{1,64}).
+[[nodiscard]] bool valid_user_name(std::string_view name);
+
+} // namespace courtroute
