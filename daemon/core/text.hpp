@@ -37,3 +37,17 @@ using day = std::chrono::year_month_day;
 [[nodiscard]] std::int64_t unix_now();
 
 } // namespace courtroute
+
+namespace courtroute {
+
+/// The parts of an absolute http(s) URL that the proxy needs.
+struct url_parts {
+    std::string scheme;      ///< "https" or "http", lower-case
+    std::string host;        ///< lower-case, no brackets
+    std::uint16_t port = 0;  ///< explicit or the scheme's default
+    std::string target;      ///< path and query, at least "/"
+};
+/// Parses `scheme://host[:port][/path][?query]`; nullopt for anything else (userinfo included).
+[[nodiscard]] std::optional<url_parts> parse_url(std::string_view url);
+
+} // namespace courtroute

@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "store/crypto.hpp"
@@ -45,10 +46,10 @@ struct pacer_login {
     std::string client_code;          ///< default client code; may be empty
     bool shared = false;              ///< a shared firm account (cannot file)
     std::string totp_secret;          ///< base32; empty when none is stored; secret
-    std::int64_t revision = 0;        ///< bumps on every `set_pacer`; sessions are tied to it
+    std::int64_t revision = 0;        ///< bumps on every `set_pacer` (store-wide counter, never reused); sessions are tied to it
     credential_state state = credential_state::active;
     std::string state_detail;         ///< why it failed (upstream text, no secrets)
-    std::int64_t password_set_at = 0; ///< unix seconds when the password was stored
+    std::int64_t password_set_at = 0; ///< unix seconds when the password was stored; 0 = unknown (stored by schema 1)
 };
 
 /// A user's court-issued CM/ECF login at one court (decrypted when read).
@@ -83,6 +84,9 @@ public:
     ~store();
     store(const store&) = delete;
     store& operator=(const store&) = delete;
+    /// The SQL that created schema version 1 (it ends by setting `user_version` to 1). Kept in
+    /// the code because migration starts from it; tests use it to build a real old database.
+    [[nodiscard]] static std::string_view schema_v1_sql();
 
     // --- users ---
     /// Adds a user and returns its new token (shown once; only its hash is kept).
@@ -127,6 +131,10 @@ public:
     [[nodiscard]] std::int64_t data_version() const;
 
 private:
+    /// Brings the schema to `schema_version` (creating it on an empty database).
+    void migrate();
+
+    std::string file_; ///< the database path, for error messages
     std::unique_ptr<SQLite::Database> db_;
     secret_box box_;
 };

@@ -4,6 +4,8 @@
 #include "core/log.hpp"
 #include "core/text.hpp"
 
+#include <vector>
+
 using namespace courtroute;
 
 TEST(Diagnostic, FormatsFileLineColumn) {
@@ -18,7 +20,8 @@ TEST(Log, QuotesAndNeutralisesControlCharacters) {
 }
 
 TEST(Text, Base64RoundTrip) {
-    for (std::string s : {"", "f", "fo", "foo", "foob", "fooba", "foobar", std::string("\0\xff", 2)}) {
+    const std::vector<std::string> samples{"", "f", "fo", "foo", "foob", "fooba", "foobar", std::string("\0\xff", 2)};
+    for (const auto& s : samples) {
         auto e = base64_encode(s);
         auto d = base64_decode(e);
         ASSERT_TRUE(d) << e;
@@ -35,4 +38,20 @@ TEST(Text, CaseInsensitiveHelpers) {
     EXPECT_TRUE(has_ctl_breaks("a\r\nb"));
     EXPECT_FALSE(has_ctl_breaks("a b"));
     EXPECT_EQ(trim("  x \t"), "x");
+}
+
+TEST(Text, ParseUrl) {
+    auto u = parse_url("https://ECF.azb.uscourts.gov/cgi-bin/x.pl?a=1#frag");
+    ASSERT_TRUE(u);
+    EXPECT_EQ(u->host, "ecf.azb.uscourts.gov");
+    EXPECT_EQ(u->port, 443);
+    EXPECT_EQ(u->target, "/cgi-bin/x.pl?a=1");
+    auto v = parse_url("http://127.0.0.1:8443");
+    ASSERT_TRUE(v);
+    EXPECT_EQ(v->port, 8443);
+    EXPECT_EQ(v->target, "/");
+    EXPECT_FALSE(parse_url("https://user:pw@host/"));
+    EXPECT_FALSE(parse_url("ftp://host/"));
+    EXPECT_FALSE(parse_url("https://host:99999/"));
+    EXPECT_FALSE(parse_url("https:///x"));
 }

@@ -1,0 +1,160 @@
+#pragma once
+/// A sans-io cache of upstream sessions (PACER central sign-on or one legacy court) with
+/// single-flight logins, expiry and backoff. It never performs I/O and never reads a clock:
+/// the caller passes `now` into every call, so tests step it through time.
+///
+/// Keys are opaque strings chosen by the caller; they must include everything that makes a
+/// session distinct, including the credential's revision, e.g. "pacer|alice|CLIENT|7" or
+/// "ecf|alice|azb|3". A replaced credential thus gets a fresh key, which is how a `failed`
+/// key is ever retried (CONTRACT.md §5: never repeat a rejected login).
+///
+/// Driving loop (the proxy):
+///   auto r = table.acquire(key, now);
+///   use    → send r.token; on a "not logged in" answer call invalidate(key, r.token, now)
+///            and acquire again (once: PROTOCOL.md §3 says do not loop);
+///   login  → log in, then complete(key, r.attempt, outcome, now) and wake the waiters;
+///            on cancellation call abandon(key, r.attempt);
+///   wait   → wait until the in-flight login completes (the driver's own signal, or poll
+///            with a short timer), then acquire again;
+///   refuse → answer with r.reason (and r.cause for the warning code).
+/// Not thread-safe: use it from one strand or behind one mutex.
+#include "auth/outcome.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace courtroute::auth {
+
+/// Tunables of a session_table; the defaults suit PACER (lifetime unpublished, PROTOCOL.md §2).
+struct session_table_options {
+    std::chrono::steady_clock::duration max_lifetime = std::chrono::hours(8); ///< hard cap on a session's age
+    std::chrono::steady_clock::duration idle_timeout = std::chrono::minutes(30); ///< unused this long → expired
+    std::chrono::steady_clock::duration backoff_initial = std::chrono::seconds(1); ///< delay after the first service error
+    std::chrono::steady_clock::duration backoff_max = std::chrono::minutes(5); ///< cap of the doubling delay
+    /// An in-flight login older than this is presumed lost (its driver died without abandon()):
+    /// the next caller takes over the login instead of waiting forever.
+    std::chrono::steady_clock::duration login_timeout = std::chrono::minutes(2);
+};
+
+/// A key's state, as shown by snapshot().
+enum class session_state {
+    live,          ///< a session token is held and not expired
+    logging_in,    ///< a login is in flight; callers wait
+    backoff,       ///< recent service errors; logins refused until `retry_at`
+    failed,        ///< the credential revision was rejected (bad credentials); never retried
+    mfa_required,  ///< PACER wanted a one-time passcode it did not get; never retried
+    expired,       ///< a session ran past its idle or maximum lifetime; the next acquire logs in
+};
+
+/// Human name of a state ("live", "logging_in", ...), for status output.
+[[nodiscard]] const char* to_string(session_state s) noexcept;
+
+/// What acquire() tells the caller to do.
+struct acquire_result {
+    /// The caller's next step.
+    enum class action {
+        use,    ///< a live session exists: send `token`
+        login,  ///< the caller is now THE one logging in for this key (single flight); report with complete()
+        wait,   ///< another caller is logging in: wait for it, then acquire again
+        refuse, ///< no login allowed now: `reason` says why, `cause` which failure
+    };
+    action what = action::refuse; ///< the step to take
+    std::string token;            ///< the session token for `use` (a secret), else empty
+    std::string reason;           ///< for `refuse` (and `login` after an expiry): a safe sentence for logs and clients
+    std::uint64_t attempt = 0;    ///< for `login`: the ticket to pass to complete()/abandon()
+    login_kind cause = login_kind::success; ///< for `refuse`: service_error (backoff), bad_credentials or mfa_required
+    std::optional<std::chrono::steady_clock::time_point> retry_at; ///< for a backoff refusal: when logins resume
+};
+
+/// One key's state for status listings; holds no secret.
+struct session_info {
+    std::string key;                                  ///< the caller's key
+    session_state state = session_state::expired;     ///< where the key stands at `now`
+    std::optional<std::chrono::steady_clock::time_point> obtained;  ///< when the session was obtained (live/expired)
+    std::optional<std::chrono::steady_clock::time_point> expires;   ///< the earlier of hard expiry and idle expiry (live)
+    std::optional<std::chrono::steady_clock::time_point> retry_at;  ///< end of the backoff (backoff)
+    std::string detail; ///< the last failure's safe text (failed, mfa_required, backoff)
+    std::string notice; ///< the service's notice on the last successful login (live), e.g. password expiring
+};
+
+/// The cache. See the file comment for the driving loop.
+class session_table {
+public:
+    using clock = std::chrono::steady_clock;    ///< the only clock; its time is injected, never read
+    using time_point = clock::time_point;       ///< a moment
+    using duration = clock::duration;           ///< a span
+
+    /// A table with the given tunables.
+    explicit session_table(session_table_options options = {});
+
+    /// What to do for `key` at `now` (see acquire_result). A `use` also counts as activity
+    /// (refreshes the idle timer): the token is about to be sent upstream.
+    [[nodiscard]] acquire_result acquire(std::string_view key, time_point now);
+
+    /// Reports the login started by acquire() with ticket `attempt`. `success` stores the token
+    /// (its lifetime is `max_age` when given, capped by options.max_lifetime; a success with an
+    /// empty token counts as a service error); `service_error` starts or doubles the backoff;
+    /// `bad_credentials` and `mfa_required` mark the key failed for good. Returns false and changes
+    /// nothing when `attempt` is not the key's current login (it timed out and another caller took
+    /// over, or the key was erased).
+    bool complete(std::string_view key, std::uint64_t attempt, const login_outcome& outcome, time_point now,
+                  std::optional<duration> max_age = std::nullopt);
+
+    /// The login with ticket `attempt` was cancelled before an answer (shutdown, client gone):
+    /// clears the in-flight mark without a backoff so the next caller logs in. Returns whether it applied.
+    bool abandon(std::string_view key, std::uint64_t attempt);
+
+    /// Records activity on a live session (a court answered with it): restarts its idle timer.
+    void touch(std::string_view key, time_point now);
+
+    /// The court said "not logged in" to `token`: drops the session if it still holds that token,
+    /// so of several concurrent invalidations only the first causes a re-login. Returns whether it dropped one.
+    bool invalidate(std::string_view key, std::string_view token, time_point now);
+
+    /// Forgets every key starting with `prefix` (a removed user, a replaced credential). Returns the count.
+    std::size_t erase_prefix(std::string_view prefix);
+    /// Forgets every key starting with `prefix` but not with `keep_prefix` (the sessions of a
+    /// replaced credential) and returns their live tokens, so the caller can log them out.
+    [[nodiscard]] std::vector<std::string> take_tokens(std::string_view prefix, std::string_view keep_prefix);
+
+    /// Forgets keys with nothing worth keeping at `now`: expired sessions and ended backoffs.
+    /// Failed keys stay (they are what stops a rejected login from being repeated). Returns the count.
+    std::size_t prune(time_point now);
+
+    /// Every key's state at `now`, sorted by key; no secrets.
+    [[nodiscard]] std::vector<session_info> snapshot(time_point now) const;
+
+    /// The state of one key at `now`, if the table knows it.
+    [[nodiscard]] std::optional<session_info> find(std::string_view key, time_point now) const;
+
+private:
+    struct entry {
+        std::string token;            // live session token (secret)
+        std::string notice;           // PACER's notice on the last success
+        std::string detail;           // last failure's safe text
+        time_point obtained{};        // when `token` was obtained
+        time_point hard_expiry{};     // obtained + lifetime
+        time_point last_used{};       // idle timer base
+        bool in_flight = false;       // a login is running
+        std::uint64_t attempt = 0;    // ticket of the running login
+        time_point login_started{};   // when it started
+        int service_errors = 0;       // consecutive service errors (backoff exponent)
+        time_point retry_at{};        // no login before this (when service_errors > 0)
+        std::optional<login_kind> permanent; // bad_credentials or mfa_required: never log in again
+    };
+
+    [[nodiscard]] bool live(const entry& e, time_point now) const;
+    [[nodiscard]] session_info info(const std::string& key, const entry& e, time_point now) const;
+    acquire_result start_login(entry& e, time_point now, std::string reason);
+
+    session_table_options options_;
+    std::map<std::string, entry, std::less<>> entries_;
+    std::uint64_t next_attempt_ = 1;
+};
+
+} // namespace courtroute::auth

@@ -1,0 +1,648 @@
+// courtroute: the admin CLI (CONTRACT §7). It works on the store directly, whether or not the
+// daemon runs. Exit 0 on success, 1 on failure (one line on stderr naming what and where),
+// 2 on a usage error. Secrets come from standard input only, never from argv: an argument is
+// visible to every local user in /proc and lands in shell history.
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <exception>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <sys/stat.h>
+
+#include <boost/json.hpp>
+
+#include "cli/secret_input.hpp"
+#include "config/settings.hpp"
+#include "core/text.hpp"
+#include "policy/policy.hpp"
+#include "registry/registry.hpp"
+#include "status/check.hpp"
+#include "status/report.hpp"
+#include "store/store.hpp"
+#include "tls/local_ca.hpp"
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+namespace courtroute::cli {
+namespace {
+
+constexpr std::string_view usage_text =
+    R"(usage: courtroute [--config FILE] COMMAND ...
+
+Administers courtroute's users, credentials and links. Works on the store directly,
+whether or not courtrouted runs; the daemon sees a change on its next request.
+Secrets (passwords, TOTP secrets) are read from standard input, one per line, without
+echo on a terminal; they are never accepted as arguments.
+
+commands:
+  user add NAME            add a user; prints its proxy token once, on the last line
+  user rotate NAME         replace a user's token; prints the new one once, on the last line
+  user list                list the users
+  user remove NAME         remove a user with every credential and link
+  pacer set USER --login LOGIN [--client-code CODE] [--shared] [--totp]
+                           store USER's PACER login; stdin line 1: the password,
+                           line 2 with --totp: the base32 TOTP secret
+  ecf set USER COURT --login LOGIN
+                           store USER's court-issued CM/ECF login at COURT; stdin: the password
+  link USER COURT          record that USER linked the CM/ECF account at NextGen COURT to the
+                           PACER account (deletes the court's stored CM/ECF login)
+  unlink USER COURT        delete a recorded link
+  status [--json] [--user USER]
+                           routes and warnings, as a table or as the JSON of /status
+  courts [--system nextgen|legacy] [--type district|bankruptcy|appellate|other]
+                           the court registry as a table (systems in force today)
+  ca                       the local CA certificate's path (created on first use)
+  check                    check the config and the court registry (like courtrouted --check)
+
+options:
+  --config FILE            the main config (default /etc/courtroute/courtroute.toml)
+  -h, --help               show this help
+
+exit status: 0 success, 1 failure, 2 usage error
+)";
+
+/// A mistake in the command line: exit 2.
+struct usage_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+/// A refused or failed operation: exit 1 with `courtroute: WHAT (WHERE)`.
+struct failure : std::runtime_error {
+    failure(const std::string& what, const std::string& where) : std::runtime_error(what + " (" + where + ")") {}
+};
+
+/// The command line of one subcommand, split into positionals, valued options and flags.
+struct parsed_args {
+    std::vector<std::string> positional;
+    std::map<std::string, std::string, std::less<>> values;
+    std::set<std::string, std::less<>> flags;
+
+    [[nodiscard]] std::optional<std::string> value(std::string_view name) const {
+        auto it = values.find(name);
+        if (it == values.end()) return std::nullopt;
+        return it->second;
+    }
+    [[nodiscard]] bool flag(std::string_view name) const { return flags.contains(name); }
+};
+
+/// Parses `args` for `command`: options in `valued` take a value (`--opt V` or `--opt=V`),
+/// those in `switches` none; exactly `positionals` other arguments. Error messages never repeat
+/// an argument's value or a stray positional: a user may have pasted a password there.
+parsed_args parse_args(std::span<const std::string> args, std::string_view command,
+                       std::initializer_list<std::string_view> valued, std::initializer_list<std::string_view> switches,
+                       std::initializer_list<std::string_view> positional_names) {
+    parsed_args out;
+    bool options_done = false;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (!options_done && a == "--") {
+            options_done = true;
+            continue;
+        }
+        if (!options_done && a.size() > 1 && a[0] == '-') {
+            const auto eq = a.find('=');
+            const std::string name = a.substr(0, eq);
+            if (std::find(valued.begin(), valued.end(), name) != valued.end()) {
+                std::string v;
+                if (eq != std::string::npos) {
+                    v = a.substr(eq + 1);
+                } else {
+                    if (i + 1 >= args.size())
+                        throw usage_error("option " + name + " of '" + std::string(command) + "' needs a value");
+                    v = args[++i];
+                }
+                if (out.values.contains(name))
+                    throw usage_error("option " + name + " of '" + std::string(command) + "' given twice");
+                out.values.emplace(name, std::move(v));
+            } else if (std::find(switches.begin(), switches.end(), name) != switches.end()) {
+                if (eq != std::string::npos)
+                    throw usage_error("option " + name + " of '" + std::string(command) + "' takes no value");
+                out.flags.insert(name);
+            } else {
+                throw usage_error("unknown option '" + name + "' for '" + std::string(command) + "'");
+            }
+            continue;
+        }
+        out.positional.push_back(a);
+    }
+    if (out.positional.size() < positional_names.size())
+        throw usage_error("'" + std::string(command) + "' needs " +
+                          std::string(*(positional_names.begin() + static_cast<std::ptrdiff_t>(out.positional.size()))));
+    if (out.positional.size() > positional_names.size())
+        throw usage_error("too many arguments for '" + std::string(command) + "'");
+    return out;
+}
+
+/// True for printable ASCII (logins and client codes end up in headers, forms and tables).
+bool printable(std::string_view s) {
+    return std::all_of(s.begin(), s.end(), [](unsigned char c) { return c >= 0x20 && c < 0x7f; });
+}
+
+/// Normalises a base32 TOTP secret as authenticator apps show it (groups, lower case, '='
+/// padding) to upper case without separators; false when it is not base32 or cannot come from
+/// whole bytes (1, 3 or 6 trailing symbols: a truncated copy). Never reports which character.
+bool normalise_base32(std::string& secret) {
+    std::string out;
+    out.reserve(secret.size());
+    bool ok = true;
+    for (char ch : secret) {
+        if (ch == ' ' || ch == '\t' || ch == '=') continue;
+        char up = (ch >= 'a' && ch <= 'z') ? static_cast<char>(ch - 'a' + 'A') : ch;
+        if (!((up >= 'A' && up <= 'Z') || (up >= '2' && up <= '7'))) ok = false;
+        out += up;
+    }
+    const auto tail = out.size() % 8;
+    if (out.empty() || tail == 1 || tail == 3 || tail == 6) ok = false;
+    if (ok) std::swap(secret, out);
+    wipe(out);
+    return ok;
+}
+
+/// `YYYY-MM-DD HH:MM UTC` for a table.
+std::string format_time(std::int64_t unix) {
+    if (unix <= 0) return "-";
+    std::time_t t = static_cast<std::time_t>(unix);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+    return buf;
+}
+
+/// Prints rows as left-aligned columns separated by two spaces; the last column is not padded.
+void print_table(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
+    std::vector<std::size_t> width;
+    for (auto& r : rows)
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            if (width.size() <= i) width.push_back(0);
+            width[i] = std::max(width[i], r[i].size());
+        }
+    for (auto& r : rows) {
+        std::string line;
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            line += r[i];
+            if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
+        }
+        out << line << '\n';
+    }
+}
+
+/// JSON with two-space indentation: one document a person can read and `jq` can parse.
+void pretty_json(std::ostream& out, const json::value& v, int indent = 0) {
+    const std::string pad(static_cast<std::size_t>(indent) * 2, ' ');
+    const std::string inner(static_cast<std::size_t>(indent + 1) * 2, ' ');
+    if (v.is_object()) {
+        const auto& o = v.get_object();
+        if (o.empty()) {
+            out << "{}";
+            return;
+        }
+        out << "{\n";
+        bool first = true;
+        for (const auto& kv : o) {
+            if (!first) out << ",\n";
+            first = false;
+            out << inner << json::serialize(json::string(kv.key())) << ": ";
+            pretty_json(out, kv.value(), indent + 1);
+        }
+        out << '\n' << pad << '}';
+    } else if (v.is_array()) {
+        const auto& a = v.get_array();
+        if (a.empty()) {
+            out << "[]";
+            return;
+        }
+        out << "[\n";
+        bool first = true;
+        for (const auto& e : a) {
+            if (!first) out << ",\n";
+            first = false;
+            out << inner;
+            pretty_json(out, e, indent + 1);
+        }
+        out << '\n' << pad << ']';
+    } else {
+        out << json::serialize(v);
+    }
+}
+
+/// What every command shares: the config, and the registry and store opened on demand.
+class context {
+public:
+    context(fs::path config_path, bool explicit_config)
+        : config_path_(std::move(config_path)), explicit_config_(explicit_config) {}
+
+    /// The config; a config with problems prints them on stderr and fails.
+    const settings& config() {
+        if (!loaded_) {
+            auto r = load_settings(config_path_, explicit_config_);
+            if (!r.errors.empty()) {
+                for (auto& e : r.errors) std::cerr << e.to_string() << '\n';
+                throw failure("the config has " + std::to_string(r.errors.size()) +
+                                  (r.errors.size() == 1 ? " problem" : " problems"),
+                              "config " + config_path_.string());
+            }
+            settings_ = std::move(r.value);
+            loaded_ = true;
+        }
+        return settings_;
+    }
+
+    /// The court registry; skipped drop-ins are mentioned once on stderr, the rest works.
+    const registry& courts() {
+        if (!registry_) {
+            registry_ = registry::load(config().registry_dirs);
+            if (auto n = registry_->errors().size(); n > 0)
+                std::cerr << "courtroute: warning: " << n << (n == 1 ? " court drop-in was" : " court drop-ins were")
+                          << " skipped (run courtroute check)\n";
+        }
+        return *registry_;
+    }
+
+    /// `(registry DIR, DIR)` for error messages.
+    std::string registry_where() {
+        std::string w = "registry";
+        const char* sep = " ";
+        for (auto& d : config().registry_dirs) {
+            w += sep + d.string();
+            sep = ", ";
+        }
+        return w;
+    }
+
+    /// The court with `id`; fails naming the registry dirs when there is none.
+    const court& find_court(const std::string& id) {
+        const court* c = courts().find_id(to_lower(id));
+        if (!c) throw failure("unknown court '" + id + "'", registry_where());
+        return *c;
+    }
+
+    /// The store, opened (and created) under the state dir.
+    store& db() {
+        if (!store_) {
+            const auto& s = config();
+            try {
+                store_ = store::open_state(s.state_dir, s.effective_key_file());
+            } catch (const crypto_error& e) {
+                throw failure(e.what(), "key file " + s.effective_key_file().string());
+            }
+        }
+        return *store_;
+    }
+
+    /// `store PATH` for error messages.
+    std::string store_where() { return "store " + config().database_file().string(); }
+
+    /// Fails unless `name` is a user of the store.
+    void require_user(const std::string& name) {
+        if (!db().has_user(name)) throw failure("user '" + name + "' does not exist", store_where());
+    }
+
+    const fs::path& config_path() const { return config_path_; }
+    bool explicit_config() const { return explicit_config_; }
+
+private:
+    fs::path config_path_;
+    bool explicit_config_;
+    bool loaded_ = false;
+    settings settings_;
+    std::shared_ptr<const registry> registry_;
+    std::unique_ptr<store> store_;
+};
+
+/// Reads one secret line; fails when stdin holds none (a script that forgot to pipe it).
+secret_string read_secret(secret_reader& in, const std::string& prompt, const std::string& what,
+                          const std::string& where) {
+    auto line = in.read_line(prompt);
+    if (!line) throw failure("no " + what + " on standard input", where);
+    secret_string s(std::move(*line));
+    if (s.value().empty()) throw failure("the " + what + " is empty", where);
+    return s;
+}
+
+void require_login(const std::optional<std::string>& login, std::string_view command) {
+    if (!login) throw usage_error("'" + std::string(command) + "' needs --login LOGIN");
+    if (login->empty() || !printable(*login) || login->size() > 256)
+        throw usage_error("--login must be 1 to 256 printable ASCII characters");
+}
+
+int cmd_user(context& ctx, std::span<const std::string> args) {
+    if (args.empty()) throw usage_error("'user' needs a subcommand: add, rotate, list or remove");
+    const std::string& sub = args[0];
+    const auto rest = args.subspan(1);
+    if (sub == "list") {
+        parse_args(rest, "user list", {}, {}, {});
+        auto& db = ctx.db();
+        std::vector<std::vector<std::string>> rows{{"NAME", "CREATED", "PACER", "LINKS", "CMECF"}};
+        for (auto& u : db.users()) {
+            auto f = load_user_facts(db, u.name);
+            std::string pacer = f.pacer ? f.pacer->login + (f.pacer->shared ? " (shared)" : "") : "-";
+            rows.push_back({u.name, format_time(u.created_at), pacer, std::to_string(f.links.size()),
+                            std::to_string(f.ecf.size())});
+        }
+        print_table(std::cout, rows);
+        return 0;
+    }
+    if (sub != "add" && sub != "rotate" && sub != "remove")
+        throw usage_error("unknown subcommand 'user " + sub + "'");
+    const auto a = parse_args(rest, "user " + sub, {}, {}, {"NAME"});
+    const std::string& name = a.positional[0];
+    auto& db = ctx.db();
+    if (sub == "add") {
+        if (!valid_user_name(name))
+            throw failure("invalid user name '" + name + "': use 1 to 64 of A-Z a-z 0-9 . _ -", ctx.store_where());
+        if (db.has_user(name)) throw failure("user '" + name + "' already exists", ctx.store_where());
+        secret_string token(db.add_user(name));
+        // The token alone on the last line: scripts take it with `tail -n 1`.
+        std::cout << "added user " << name << "; its token (shown once; store it now):\n"
+                  << token.value() << std::endl;
+        return 0;
+    }
+    ctx.require_user(name);
+    if (sub == "rotate") {
+        secret_string token(db.rotate_user(name));
+        std::cout << "new token for " << name << " (shown once; the old one no longer works):\n"
+                  << token.value() << std::endl;
+        return 0;
+    }
+    db.remove_user(name);
+    std::cout << "removed user " << name << " with every credential and link\n";
+    return 0;
+}
+
+int cmd_pacer(context& ctx, std::span<const std::string> args) {
+    if (args.empty() || args[0] != "set")
+        throw usage_error(args.empty() ? "'pacer' needs a subcommand: set" : "unknown subcommand 'pacer " + args[0] + "'");
+    const auto a = parse_args(args.subspan(1), "pacer set", {"--login", "--client-code"}, {"--shared", "--totp"}, {"USER"});
+    const std::string& user = a.positional[0];
+    const auto login = a.value("--login");
+    require_login(login, "pacer set");
+    const std::string client_code = a.value("--client-code").value_or("");
+    if (!printable(client_code) || client_code.size() > 64)
+        throw usage_error("--client-code must be at most 64 printable ASCII characters");
+
+    // Everything that can fail without the secret is checked before anyone types it.
+    ctx.require_user(user);
+    auto& db = ctx.db();
+
+    secret_reader in(std::cin);
+    auto password = read_secret(in, "PACER password for " + *login + ": ", "PACER password", "stdin line 1");
+    // PACER's own rule; not enforced, since PACER is the authority and may change it.
+    if (auto n = password.value().size(); n < 14 || n > 45)
+        std::cerr << "courtroute: warning: PACER passwords are 14 to 45 characters; this one has " << n << '\n';
+    secret_string totp;
+    if (a.flag("--totp")) {
+        totp = read_secret(in, "TOTP secret (base32) for " + *login + ": ", "TOTP secret", "stdin line 2");
+        if (!normalise_base32(totp.value()))
+            throw failure("the TOTP secret is not base32 (letters A-Z and digits 2-7, as the authenticator setup "
+                          "shows it)",
+                          "stdin line 2");
+    }
+
+    pacer_login p;
+    p.user = user;
+    p.login = *login;
+    p.password = password.value();
+    p.client_code = client_code;
+    p.shared = a.flag("--shared");
+    p.totp_secret = totp.value();
+    try {
+        db.set_pacer(p);
+    } catch (...) {
+        wipe(p.password);
+        wipe(p.totp_secret);
+        throw;
+    }
+    wipe(p.password);
+    wipe(p.totp_secret);
+
+    std::cout << "stored PACER login " << *login << " for " << user;
+    std::vector<std::string> notes;
+    if (p.shared) notes.emplace_back("shared firm account");
+    if (!client_code.empty()) notes.push_back("client code " + client_code);
+    if (a.flag("--totp")) notes.emplace_back("TOTP secret");
+    for (std::size_t i = 0; i < notes.size(); ++i) std::cout << (i == 0 ? " (" : ", ") << notes[i];
+    std::cout << (notes.empty() ? "" : ")") << '\n';
+    if (p.shared && !db.links(user).empty())
+        std::cerr << "courtroute: warning: links are recorded for " << user
+                  << ", but a shared firm account cannot file; link individual accounts only\n";
+    return 0;
+}
+
+int cmd_ecf(context& ctx, std::span<const std::string> args) {
+    if (args.empty() || args[0] != "set")
+        throw usage_error(args.empty() ? "'ecf' needs a subcommand: set" : "unknown subcommand 'ecf " + args[0] + "'");
+    const auto a = parse_args(args.subspan(1), "ecf set", {"--login"}, {}, {"USER", "COURT"});
+    const std::string& user = a.positional[0];
+    const auto login = a.value("--login");
+    require_login(login, "ecf set");
+
+    const court& c = ctx.find_court(a.positional[1]);
+    ctx.require_user(user);
+    auto& db = ctx.db();
+    const auto facts = load_user_facts(db, user);
+    const day now = today();
+    if (auto why = ecf_set_refusal(c, facts, now)) throw failure(*why, ctx.store_where());
+
+    secret_reader in(std::cin);
+    auto password = read_secret(in, "CM/ECF password for " + *login + " at " + c.id + ": ", "CM/ECF password",
+                                "stdin line 1");
+    db.set_ecf(user, c.id, *login, password.value());
+    std::cout << "stored CM/ECF login " << *login << " for " << user << " at " << c.id << '\n';
+    if (c.system_on(now) == court_system::nextgen)
+        std::cout << c.id << " is on NextGen CM/ECF: requests use the PACER login; this login serves to link the "
+                  << "account at the court, then run: courtroute link " << user << ' ' << c.id << '\n';
+    return 0;
+}
+
+int cmd_link(context& ctx, std::span<const std::string> args) {
+    const auto a = parse_args(args, "link", {}, {}, {"USER", "COURT"});
+    const std::string& user = a.positional[0];
+    const court& c = ctx.find_court(a.positional[1]);
+    ctx.require_user(user);
+    auto& db = ctx.db();
+    const auto facts = load_user_facts(db, user);
+    if (auto why = link_refusal(c, facts, today())) throw failure(*why, ctx.store_where());
+    auto old = facts.ecf.find(c.id);
+    db.record_link(user, c.id);
+    std::cout << "recorded link for " << user << " at " << c.id << '\n';
+    if (old != facts.ecf.end())
+        std::cout << "deleted the stored CM/ECF login " << old->second.login << " for " << user << " at " << c.id
+                  << " (it no longer works after linking)\n";
+    return 0;
+}
+
+int cmd_unlink(context& ctx, std::span<const std::string> args) {
+    const auto a = parse_args(args, "unlink", {}, {}, {"USER", "COURT"});
+    const std::string& user = a.positional[0];
+    // No registry lookup: a link at a court since removed from the registry must stay removable.
+    const std::string court_id = to_lower(a.positional[1]);
+    ctx.require_user(user);
+    if (!ctx.db().remove_link(user, court_id))
+        throw failure("no link is recorded for " + user + " at " + court_id, ctx.store_where());
+    std::cout << "removed the link for " << user << " at " << court_id << '\n';
+    return 0;
+}
+
+int cmd_status(context& ctx, std::span<const std::string> args) {
+    const auto a = parse_args(args, "status", {"--user"}, {"--json"}, {});
+    const auto& reg = ctx.courts();
+    auto& db = ctx.db();
+    report_input in;
+    in.reg = &reg;
+    in.today = today();
+    in.now_unix = unix_now();
+    if (auto only = a.value("--user")) {
+        ctx.require_user(*only);
+        in.users.push_back(load_user_facts(db, *only));
+    } else {
+        for (auto& u : db.users()) in.users.push_back(load_user_facts(db, u.name));
+    }
+    const auto doc = status_report(in);
+    if (a.flag("--json")) {
+        pretty_json(std::cout, doc);
+        std::cout << '\n';
+    } else {
+        std::cout << status_table(doc);
+    }
+    return 0;
+}
+
+int cmd_courts(context& ctx, std::span<const std::string> args) {
+    const auto a = parse_args(args, "courts", {"--system", "--type"}, {}, {});
+    std::optional<court_system> want_system;
+    if (auto s = a.value("--system")) {
+        if (*s == "nextgen") want_system = court_system::nextgen;
+        else if (*s == "legacy") want_system = court_system::legacy;
+        else throw usage_error("--system must be nextgen or legacy");
+    }
+    std::optional<court_type> want_type;
+    if (auto t = a.value("--type")) {
+        for (auto ct : {court_type::district, court_type::bankruptcy, court_type::appellate, court_type::other})
+            if (to_string(ct) == *t) want_type = ct;
+        if (!want_type) throw usage_error("--type must be district, bankruptcy, appellate or other");
+    }
+    const day now = today();
+    std::vector<std::vector<std::string>> rows{{"ID", "TYPE", "SYSTEM", "HOST", "NEXTGEN_SINCE", "NAME"}};
+    for (auto& c : ctx.courts().courts()) {
+        const auto sys = c.system_on(now);
+        if (want_system && sys != *want_system) continue;
+        if (want_type && c.type != *want_type) continue;
+        rows.push_back({c.id, std::string(to_string(c.type)), std::string(to_string(sys)), c.host,
+                        c.nextgen_since ? to_string(*c.nextgen_since) : "-", c.name});
+    }
+    print_table(std::cout, rows);
+    return 0;
+}
+
+int cmd_ca(context& ctx, std::span<const std::string> args) {
+    parse_args(args, "ca", {}, {}, {});
+    const auto& dir = ctx.config().state_dir;
+    std::error_code ec;
+    if (!fs::exists(dir, ec)) {
+        // The daemon creates it the same way: nobody else may read the store or the CA key.
+        fs::create_directories(dir, ec);
+        if (ec) throw failure("cannot create the state directory: " + ec.message(), "state " + dir.string());
+        ::chmod(dir.c_str(), 0700);
+    }
+    try {
+        const auto ca = tls::local_ca::open_or_create(dir);
+        std::cout << ca.cert_path().string() << '\n';
+    } catch (const std::exception& e) {
+        throw failure(e.what(), "state " + dir.string());
+    }
+    return 0;
+}
+
+int run(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    fs::path config = default_config_path();
+    bool explicit_config = false;
+    std::size_t i = 0;
+    for (; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "-h" || a == "--help") {
+            std::cout << usage_text;
+            return 0;
+        }
+        if (a == "--config") {
+            if (i + 1 >= args.size()) throw usage_error("option --config needs a value");
+            config = args[++i];
+            explicit_config = true;
+        } else if (a.starts_with("--config=")) {
+            config = a.substr(9);
+            explicit_config = true;
+        } else if (a.size() > 1 && a[0] == '-') {
+            throw usage_error("unknown option '" + a.substr(0, a.find('=')) + "'");
+        } else {
+            break;
+        }
+    }
+    if (i >= args.size()) throw usage_error("missing command");
+    if (explicit_config && config.empty()) throw usage_error("option --config needs a file name");
+    // `-h` after the command also asks for help rather than being taken as an unknown option.
+    for (std::size_t j = i; j < args.size(); ++j) {
+        if (args[j] == "--") break;
+        if (args[j] == "-h" || args[j] == "--help") {
+            std::cout << usage_text;
+            return 0;
+        }
+    }
+
+    const std::string command = args[i];
+    const std::span<const std::string> rest(args.data() + i + 1, args.size() - i - 1);
+    context ctx(config, explicit_config);
+    if (command == "check") {
+        parse_args(rest, "check", {}, {}, {});
+        return run_check(config, explicit_config, std::cout);
+    }
+    try {
+        if (command == "user") return cmd_user(ctx, rest);
+        if (command == "pacer") return cmd_pacer(ctx, rest);
+        if (command == "ecf") return cmd_ecf(ctx, rest);
+        if (command == "link") return cmd_link(ctx, rest);
+        if (command == "unlink") return cmd_unlink(ctx, rest);
+        if (command == "status") return cmd_status(ctx, rest);
+        if (command == "courts") return cmd_courts(ctx, rest);
+        if (command == "ca") return cmd_ca(ctx, rest);
+    } catch (const store_error& e) {
+        // Store messages say what; the database file says where.
+        throw failure(e.what(), ctx.store_where());
+    }
+    throw usage_error("unknown command '" + command + "'");
+}
+
+} // namespace
+} // namespace courtroute::cli
+
+int main(int argc, char** argv) {
+    using namespace courtroute::cli;
+    try {
+        return run(argc, argv);
+    } catch (const usage_error& e) {
+        std::cerr << "courtroute: " << e.what() << "\ntry 'courtroute --help'\n";
+        return 2;
+    } catch (const failure& e) {
+        std::cerr << "courtroute: " << e.what() << '\n';
+        return 1;
+    } catch (const courtroute::crypto_error& e) {
+        std::cerr << "courtroute: " << e.what() << '\n';
+        return 1;
+    } catch (const std::exception& e) {
+        std::cerr << "courtroute: " << e.what() << '\n';
+        return 1;
+    }
+}

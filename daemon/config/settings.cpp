@@ -1,0 +1,476 @@
+#include "config/settings.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <initializer_list>
+#include <system_error>
+#include <utility>
+
+#include <toml++/toml.h>
+
+#include "core/text.hpp"
+
+namespace courtroute {
+
+namespace fs = std::filesystem;
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints and host names
+// ---------------------------------------------------------------------------------------------
+
+std::string endpoint::to_string() const {
+    // An IPv6 literal holds colons, so it needs brackets to keep the port separable.
+    if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+    return host + ":" + std::to_string(port);
+}
+
+namespace {
+
+bool is_ipv4(std::string_view host) {
+    if (host.empty() || host.size() > 15) return false;
+    std::string copy(host); // inet_pton needs a NUL-terminated string
+    in_addr addr{};
+    return inet_pton(AF_INET, copy.c_str(), &addr) == 1;
+}
+
+bool is_ipv6(std::string_view host) {
+    if (host.empty() || host.size() > 45) return false;
+    std::string copy(host);
+    in6_addr addr{};
+    return inet_pton(AF_INET6, copy.c_str(), &addr) == 1;
+}
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/// Makes a value from an input file safe to quote in a one-line message.
+std::string printable(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (char c : s) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
+    return out;
+}
+
+/// Parses a port number; empty string on success, else why not.
+std::string port_problem(std::string_view text, std::uint16_t& port) {
+    if (text.empty()) return "the port is missing";
+    if (text.size() > 5 || !std::all_of(text.begin(), text.end(), is_digit))
+        return "port '" + printable(text) + "' is not a number";
+    unsigned value = 0;
+    for (char c : text) value = value * 10 + static_cast<unsigned>(c - '0');
+    if (value < 1 || value > 65535) return "port " + std::to_string(value) + " is out of range 1-65535";
+    port = static_cast<std::uint16_t>(value);
+    return {};
+}
+
+/// Parses `host:port` / `[v6]:port`; empty string on success, else why not.
+std::string endpoint_problem(std::string_view text, endpoint& out) {
+    if (text.empty()) return "it is empty";
+    std::string_view host;
+    std::string_view port_text;
+    if (text.front() == '[') {
+        auto close = text.find(']');
+        if (close == std::string_view::npos) return "the IPv6 address lacks its closing ']'";
+        host = text.substr(1, close - 1);
+        if (!is_ipv6(host)) return "'" + printable(host) + "' is not an IPv6 address";
+        auto rest = text.substr(close + 1);
+        if (rest.empty() || rest.front() != ':') return "the ':port' is missing";
+        port_text = rest.substr(1);
+    } else {
+        auto colon = text.rfind(':');
+        if (colon == std::string_view::npos) return "the ':port' is missing";
+        host = text.substr(0, colon);
+        if (host.find(':') != std::string_view::npos) return "an IPv6 address must be written in brackets, as [::1]:3128";
+        if (host.empty()) return "the host is missing";
+        if (!is_ipv4(host) && !is_host_name(host))
+            return "'" + printable(host) + "' is not a valid host name or IPv4 address";
+        port_text = text.substr(colon + 1);
+    }
+    std::uint16_t port = 0;
+    if (auto p = port_problem(port_text, port); !p.empty()) return p;
+    out.host = std::string(host);
+    out.port = port;
+    return {};
+}
+
+/// Checks an `https://host[:port][/path]` URL; empty string on success, else why not.
+std::string url_problem(std::string_view url) {
+    constexpr std::string_view scheme = "https://";
+    if (url.size() < scheme.size() || !iequals(url.substr(0, scheme.size()), scheme))
+        return "must be an https:// URL";
+    auto rest = url.substr(scheme.size());
+    auto authority = rest.substr(0, rest.find_first_of("/?#"));
+    if (authority.empty()) return "has no host";
+    if (authority.find('@') != std::string_view::npos) return "must not contain user information";
+    std::string_view host = authority;
+    std::string_view port_text;
+    bool has_port = false;
+    if (authority.front() == '[') {
+        auto close = authority.find(']');
+        if (close == std::string_view::npos) return "has an IPv6 host without its closing ']'";
+        host = authority.substr(1, close - 1);
+        if (!is_ipv6(host)) return "has a bad IPv6 host '" + printable(host) + "'";
+        auto after = authority.substr(close + 1);
+        if (!after.empty()) {
+            if (after.front() != ':') return "has garbage after the host";
+            has_port = true;
+            port_text = after.substr(1);
+        }
+    } else {
+        auto colon = authority.find(':');
+        if (colon != std::string_view::npos) {
+            host = authority.substr(0, colon);
+            has_port = true;
+            port_text = authority.substr(colon + 1);
+        }
+        if (host.empty()) return "has no host";
+        if (!is_ipv4(host) && !is_host_name(host)) return "has a bad host '" + printable(host) + "'";
+    }
+    if (has_port) {
+        std::uint16_t port = 0;
+        if (auto p = port_problem(port_text, port); !p.empty()) return "has a bad port: " + p;
+    }
+    return {};
+}
+
+std::string_view type_name(const toml::node& n) {
+    switch (n.type()) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::none: break;
+    }
+    return "nothing";
+}
+
+/// Reads a whole file; empty string on success, else the OS's reason.
+std::string read_whole_file(const fs::path& file, std::string& out) {
+    std::error_code ec;
+    if (fs::is_directory(file, ec)) return std::strerror(EISDIR);
+    std::FILE* f = std::fopen(file.c_str(), "rb");
+    if (!f) return std::strerror(errno);
+    char buf[8192];
+    std::size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+    int failed = std::ferror(f) ? errno : 0;
+    std::fclose(f);
+    if (failed) return std::strerror(failed);
+    return {};
+}
+
+/// Walks a parsed config and fills `settings`, collecting every problem instead of stopping.
+class config_reader {
+public:
+    config_reader(std::string file, fs::path base, settings& out, diagnostics& errors)
+        : file_(std::move(file)), base_(std::move(base)), out_(out), errors_(errors) {}
+
+    void read(const toml::table& root) {
+        for (auto&& [key, node] : root) {
+            const std::string name(key.str());
+            if (name == "listen") table(key, node, [&](const toml::table& t) { read_listen(t); });
+            else if (name == "registry") table(key, node, [&](const toml::table& t) { read_registry(t); });
+            else if (name == "state") table(key, node, [&](const toml::table& t) { read_state(t); });
+            else if (name == "secrets") table(key, node, [&](const toml::table& t) { read_secrets(t); });
+            else if (name == "pacer") table(key, node, [&](const toml::table& t) { read_pacer(t); });
+            else if (name == "upstream") table(key, node, [&](const toml::table& t) { read_upstream(t); });
+            else if (name == "policy") table(key, node, [&](const toml::table& t) { read_policy(t); });
+            else if (node.is_table()) error(key.source(), "unknown table [" + printable(name) + "]");
+            else error(key.source(), "unknown key '" + printable(name) + "' (every key belongs in a table such as [listen])");
+        }
+    }
+
+private:
+    using handler = std::function<void(const toml::node&)>;
+    using key_list = std::initializer_list<std::pair<std::string_view, handler>>;
+
+    void error(const toml::source_region& where, std::string message) {
+        errors_.push_back({file_, static_cast<int>(where.begin.line), static_cast<int>(where.begin.column),
+                           std::move(message)});
+    }
+
+    template <typename F>
+    void table(const toml::key& key, const toml::node& node, F&& body) {
+        if (const auto* t = node.as_table()) body(*t);
+        else error(node.source(), "[" + std::string(key.str()) + "] must be a table, not " + std::string(type_name(node)));
+    }
+
+    /// Dispatches each key of a table to its handler; any other key is an error at the key.
+    void keys(const toml::table& t, std::string_view table_name, key_list known) {
+        for (auto&& entry : t) {
+            const toml::key& key = entry.first;
+            const toml::node& node = entry.second;
+            auto it = std::find_if(known.begin(), known.end(), [&](const auto& k) { return k.first == key.str(); });
+            if (it == known.end()) {
+                error(key.source(), "unknown key '" + printable(key.str()) + "' in [" + std::string(table_name) + "]");
+                continue;
+            }
+            it->second(node);
+        }
+    }
+
+    /// The string value of a key, or nullptr after reporting the wrong type.
+    const std::string* string_of(const toml::node& node, std::string_view what) {
+        if (const auto* v = node.as_string()) return &v->get();
+        error(node.source(), std::string(what) + " must be a string, not " + std::string(type_name(node)));
+        return nullptr;
+    }
+
+    fs::path resolve(const std::string& p) const {
+        fs::path path(p);
+        if (path.is_absolute()) return path.lexically_normal();
+        return (base_ / path).lexically_normal();
+    }
+
+    void url_key(const toml::node& node, std::string_view what, std::string& out) {
+        const auto* s = string_of(node, what);
+        if (!s) return;
+        if (auto p = url_problem(*s); !p.empty()) {
+            error(node.source(), std::string(what) + " '" + printable(*s) + "' " + p);
+            return;
+        }
+        out = *s;
+    }
+
+    void read_listen(const toml::table& t) {
+        keys(t, "listen",
+             {{"proxy", [&](const toml::node& n) {
+                   const auto* s = string_of(n, "[listen] proxy");
+                   if (!s) return;
+                   endpoint ep;
+                   if (auto p = endpoint_problem(*s, ep); !p.empty())
+                       error(n.source(), "[listen] proxy '" + printable(*s) + "' is not host:port: " + p);
+                   else out_.listen_proxy = ep;
+               }}});
+    }
+
+    void read_registry(const toml::table& t) {
+        keys(t, "registry", {{"dirs", [&](const toml::node& n) {
+                                  const auto* a = n.as_array();
+                                  if (!a) {
+                                      error(n.source(), "[registry] dirs must be an array of strings, not " +
+                                                            std::string(type_name(n)));
+                                      return;
+                                  }
+                                  std::vector<fs::path> dirs;
+                                  bool ok = true;
+                                  for (const auto& item : *a) {
+                                      const auto* s = string_of(item, "[registry] dirs entry");
+                                      if (!s) { ok = false; continue; }
+                                      if (s->empty()) {
+                                          error(item.source(), "[registry] dirs entry must not be empty");
+                                          ok = false;
+                                          continue;
+                                      }
+                                      dirs.push_back(resolve(*s));
+                                  }
+                                  if (ok) out_.registry_dirs = std::move(dirs);
+                              }}});
+    }
+
+    void read_state(const toml::table& t) {
+        keys(t, "state", {{"dir", [&](const toml::node& n) {
+                               const auto* s = string_of(n, "[state] dir");
+                               if (!s) return;
+                               if (s->empty()) error(n.source(), "[state] dir must not be empty");
+                               else out_.state_dir = resolve(*s);
+                           }}});
+    }
+
+    void read_secrets(const toml::table& t) {
+        keys(t, "secrets", {{"key_file", [&](const toml::node& n) {
+                                 const auto* s = string_of(n, "[secrets] key_file");
+                                 if (!s) return;
+                                 out_.key_file = s->empty() ? fs::path{} : resolve(*s);
+                             }}});
+    }
+
+    void read_pacer(const toml::table& t) {
+        keys(t, "pacer",
+             {{"auth_url", [&](const toml::node& n) { url_key(n, "[pacer] auth_url", out_.pacer_auth_url); }},
+              {"logout_url", [&](const toml::node& n) { url_key(n, "[pacer] logout_url", out_.pacer_logout_url); }}});
+    }
+
+    void read_upstream(const toml::table& t) {
+        keys(t, "upstream",
+             {{"ca_file", [&](const toml::node& n) {
+                   const auto* s = string_of(n, "[upstream] ca_file");
+                   if (!s) return;
+                   out_.upstream_ca_file = s->empty() ? fs::path{} : resolve(*s);
+               }},
+              {"resolve", [&](const toml::node& n) { read_resolve(n); }}});
+    }
+
+    void read_resolve(const toml::node& n) {
+        const auto* t = n.as_table();
+        if (!t) {
+            error(n.source(), "[upstream] resolve must be a table of \"host:port\" = \"ip:port\", not " +
+                                  std::string(type_name(n)));
+            return;
+        }
+        std::map<std::string, endpoint> map;
+        bool ok = true;
+        for (auto&& [key, value] : *t) {
+            endpoint from;
+            if (auto p = endpoint_problem(key.str(), from); !p.empty()) {
+                error(key.source(), "[upstream] resolve key '" + printable(key.str()) + "' is not host:port: " + p);
+                ok = false;
+                continue;
+            }
+            const auto* s = value.as_string();
+            if (!s) {
+                error(value.source(), "[upstream] resolve value for '" + printable(key.str()) +
+                                          "' must be a string \"ip:port\", not " + std::string(type_name(value)));
+                ok = false;
+                continue;
+            }
+            endpoint to;
+            auto p = endpoint_problem(s->get(), to);
+            if (p.empty() && !is_ip_literal(to.host)) p = "'" + printable(to.host) + "' is not an IP address";
+            if (!p.empty()) {
+                error(value.source(), "[upstream] resolve value '" + printable(s->get()) + "' for '" +
+                                          printable(key.str()) + "' is not ip:port: " + p);
+                ok = false;
+                continue;
+            }
+            auto name = to_lower(from.to_string());
+            if (!map.emplace(name, to).second) {
+                error(key.source(), "[upstream] resolve lists '" + name + "' twice");
+                ok = false;
+            }
+        }
+        if (ok) out_.upstream_resolve = std::move(map);
+    }
+
+    template <typename E>
+    void enum_key(const toml::node& n, std::string_view what, std::initializer_list<std::pair<std::string_view, E>> values,
+                  E& out) {
+        const auto* s = string_of(n, what);
+        if (!s) return;
+        for (const auto& [name, value] : values)
+            if (*s == name) {
+                out = value;
+                return;
+            }
+        std::string allowed;
+        for (const auto& [name, value] : values) allowed += (allowed.empty() ? "\"" : " | \"") + std::string(name) + "\"";
+        error(n.source(), std::string(what) + " '" + printable(*s) + "' is not one of " + allowed);
+    }
+
+    void read_policy(const toml::table& t) {
+        keys(t, "policy",
+             {{"unlinked_nextgen",
+               [&](const toml::node& n) {
+                   enum_key<unlinked_policy>(n, "[policy] unlinked_nextgen",
+                                             {{"warn", unlinked_policy::warn}, {"block", unlinked_policy::block}},
+                                             out_.unlinked);
+               }},
+              {"other_hosts",
+               [&](const toml::node& n) {
+                   enum_key<other_hosts_policy>(
+                       n, "[policy] other_hosts",
+                       {{"refuse", other_hosts_policy::refuse}, {"tunnel", other_hosts_policy::tunnel}},
+                       out_.other_hosts);
+               }},
+              {"anonymous_user", [&](const toml::node& n) {
+                   const auto* s = string_of(n, "[policy] anonymous_user");
+                   if (!s) return;
+                   // The name ends up in log lines and status JSON: control characters could forge them.
+                   if (printable(*s) != *s) error(n.source(), "[policy] anonymous_user must not contain control characters");
+                   else out_.anonymous_user = *s;
+               }}});
+    }
+
+    std::string file_;
+    fs::path base_;
+    settings& out_;
+    diagnostics& errors_;
+};
+
+} // namespace
+
+bool parse_endpoint(std::string_view text, endpoint& out) {
+    endpoint parsed;
+    if (!endpoint_problem(text, parsed).empty()) return false;
+    out = std::move(parsed);
+    return true;
+}
+
+bool is_ip_literal(std::string_view host) { return is_ipv4(host) || is_ipv6(host); }
+
+bool is_host_name(std::string_view host) {
+    if (host.empty() || host.size() > 253) return false;
+    std::size_t start = 0;
+    std::string_view last;
+    while (true) {
+        auto dot = host.find('.', start);
+        auto label = host.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+        if (label.empty() || label.size() > 63) return false;
+        if (label.front() == '-' || label.back() == '-') return false;
+        for (char c : label)
+            if (!(is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-')) return false;
+        last = label;
+        if (dot == std::string_view::npos) break;
+        start = dot + 1;
+    }
+    // A name whose last label is all digits would be read as an IPv4 address by resolvers.
+    return !std::all_of(last.begin(), last.end(), is_digit);
+}
+
+fs::path default_config_path() { return "/etc/courtroute/courtroute.toml"; }
+
+fs::path settings::effective_key_file() const {
+    if (!key_file.empty()) return key_file;
+    // systemd's LoadCredential= puts the key here, readable only by the service.
+    if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY"); dir && *dir) return fs::path(dir) / "courtroute.key";
+    return state_dir / "secret.key";
+}
+
+fs::path settings::database_file() const { return state_dir / "courtroute.db"; }
+
+settings_result load_settings(const fs::path& file, bool explicitly_named) {
+    settings_result result;
+    const std::string name = file.string();
+
+    std::string text;
+    if (auto reason = read_whole_file(file, text); !reason.empty()) {
+        std::error_code ec;
+        bool missing = !fs::exists(file, ec) && !ec;
+        if (missing && !explicitly_named && file.lexically_normal() == default_config_path()) return result;
+        result.errors.push_back({name, 1, 1, "cannot read config: " + reason});
+        return result;
+    }
+    result.value.source = file;
+
+    std::error_code ec;
+    fs::path absolute = fs::absolute(file, ec);
+    fs::path base = (ec ? file : absolute).parent_path();
+
+    toml::table root;
+    try {
+        root = toml::parse(std::string_view(text), std::string(name));
+    } catch (const toml::parse_error& e) {
+        result.errors.push_back({name, static_cast<int>(e.source().begin.line), static_cast<int>(e.source().begin.column),
+                                 std::string(e.description())});
+        return result;
+    }
+
+    config_reader(name, base, result.value, result.errors).read(root);
+    // toml++ iterates tables in key order; report in file order so the first line comes first.
+    std::stable_sort(result.errors.begin(), result.errors.end(), [](const diagnostic& a, const diagnostic& b) {
+        return a.line != b.line ? a.line < b.line : a.column < b.column;
+    });
+    return result;
+}
+
+} // namespace courtroute

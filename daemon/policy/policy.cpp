@@ -1,0 +1,246 @@
+#include "policy/policy.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+namespace courtroute {
+
+std::string_view to_string(route r) {
+    switch (r) {
+    case route::pacer: return "pacer";
+    case route::cmecf: return "cmecf";
+    case route::refuse: return "refuse";
+    }
+    return "refuse";
+}
+
+std::string_view to_string(warning_code c) {
+    switch (c) {
+    case warning_code::unlinked_nextgen: return "unlinked_nextgen";
+    case warning_code::missing_pacer_credential: return "missing_pacer_credential";
+    case warning_code::missing_cmecf_credential: return "missing_cmecf_credential";
+    case warning_code::shared_pacer_account: return "shared_pacer_account";
+    case warning_code::login_failed: return "login_failed";
+    case warning_code::mfa_required: return "mfa_required";
+    case warning_code::nextgen_cutover_soon: return "nextgen_cutover_soon";
+    case warning_code::pacer_password_age: return "pacer_password_age";
+    case warning_code::pacer_notice: return "pacer_notice";
+    case warning_code::session_rejected: return "session_rejected";
+    case warning_code::link_mismatch: return "link_mismatch";
+    case warning_code::registry_error: return "registry_error";
+    }
+    return "registry_error";
+}
+
+std::string warning::header_value() const {
+    std::string v(to_string(code));
+    v += "; ";
+    // Messages may quote upstream text (PACER notices): keep the header printable ASCII.
+    for (unsigned char ch : message) v += (ch < 0x20 || ch >= 0x7f) ? ' ' : static_cast<char>(ch);
+    return v;
+}
+
+user_facts load_user_facts(const store& db, const std::string& user) {
+    user_facts f;
+    f.user = user;
+    if (auto p = db.pacer(user)) {
+        f.pacer = pacer_facts{p->login, p->client_code, p->shared,         !p->totp_secret.empty(),
+                              p->state, p->state_detail, p->password_set_at, p->revision};
+    }
+    for (auto& e : db.ecf_logins(user))
+        f.ecf.emplace(e.court, ecf_facts{e.login, e.state, e.state_detail, e.revision});
+    for (auto& l : db.links(user)) f.links.insert(l.court);
+    return f;
+}
+
+namespace {
+
+using namespace std::chrono;
+
+int days_between(day from, day to) { return static_cast<int>((sys_days{to} - sys_days{from}).count()); }
+
+std::string link_steps(const court& c, const std::string& user) {
+    const char* menu = c.type == court_type::appellate ? "Link my filer account to my PACER account"
+                                                       : "Link a CM/ECF account to my PACER account";
+    return "log in at " + c.ecf_url + " with your individual PACER account, open Utilities > " + menu +
+           ", enter your old court-issued CM/ECF login and password, check the names and submit (once per court; "
+           "if the filing menus do not appear, log out, close the browser and log in again); then run: "
+           "courtroute link " + user + " " + c.id;
+}
+
+warning make(warning_code code, const std::string& user, const std::string& court_id, std::string message) {
+    return warning{code, user, court_id, std::move(message)};
+}
+
+// Warnings about the PACER account itself: they apply at every NextGen court.
+std::vector<warning> pacer_account_warnings(const user_facts& u, std::int64_t now_unix) {
+    std::vector<warning> out;
+    if (!u.pacer) return out;
+    const auto& p = *u.pacer;
+    if (p.shared)
+        out.push_back(make(warning_code::shared_pacer_account, u.user, "",
+                           "PACER login " + p.login +
+                               " is a shared firm account: it can search but cannot file; filing in NextGen needs an "
+                               "individual, upgraded PACER account (share billing through client codes instead)"));
+    if (p.state == credential_state::failed)
+        out.push_back(make(warning_code::login_failed, u.user, "",
+                           "PACER refused the login " + p.login +
+                               (p.state_detail.empty() ? std::string() : " (" + p.state_detail + ")") +
+                               "; it will not be tried again until you store the right password with: "
+                               "courtroute pacer set " + u.user + " --login " + p.login));
+    if (p.state == credential_state::mfa_required)
+        out.push_back(make(warning_code::mfa_required, u.user, "",
+                           "PACER asks for a one-time passcode for " + p.login +
+                               " and no TOTP secret is stored; store it with: courtroute pacer set " + u.user +
+                               " --login " + p.login + " --totp (password, then the base32 secret, on stdin)"));
+    if (p.password_set_at > 0) {
+        auto age_days = (now_unix - p.password_set_at) / 86400;
+        if (age_days > pacer_password_warn_days) {
+            auto left = pacer_password_max_days - age_days;
+            out.push_back(make(warning_code::pacer_password_age, u.user, "",
+                               "the PACER password of " + p.login + " was set " + std::to_string(age_days) +
+                                   " days ago; PACER forces a change at " + std::to_string(pacer_password_max_days) +
+                                   " days (" + (left > 0 ? std::to_string(left) + " days left" : "overdue") +
+                                   "): change it at PACER, then store it with courtroute pacer set"));
+        }
+    }
+    if (!u.runtime.pacer_notice.empty())
+        out.push_back(make(warning_code::pacer_notice, u.user, "", "PACER says: " + u.runtime.pacer_notice));
+    return out;
+}
+
+// Warnings tied to one court (the account-wide ones are added by the callers).
+void court_warnings(const court& c, const user_facts& u, day today, decision& d) {
+    auto sys = c.system_on(today);
+    if (sys == court_system::legacy && c.nextgen_since) {
+        auto days = days_between(today, *c.nextgen_since);
+        if (days > 0 && days <= cutover_warn_days)
+            d.warnings.push_back(make(warning_code::nextgen_cutover_soon, u.user, c.id,
+                                      c.id + " moves to NextGen CM/ECF on " + to_string(*c.nextgen_since) + " (in " +
+                                          std::to_string(days) +
+                                          " days): from then on it takes your PACER account, and you must link "
+                                          "your CM/ECF account there once"));
+    }
+    if (u.runtime.session_rejected.contains(c.id))
+        d.warnings.push_back(make(warning_code::session_rejected, u.user, c.id,
+                                  c.id + " still answered 'not logged in' right after a fresh login; the page is "
+                                         "returned as the court sent it: reload it, and if it persists log in once "
+                                         "in a browser to check the account"));
+    if (u.runtime.link_mismatch.contains(c.id)) {
+        bool linked = u.links.contains(c.id);
+        d.warnings.push_back(make(warning_code::link_mismatch, u.user, c.id,
+                                  linked ? c.id + " shows only the limited menu although a link is recorded: check the "
+                                                  "link at the court (Utilities), or run courtroute unlink " +
+                                               u.user + " " + c.id
+                                         : c.id + " shows the filing menus although no link is recorded: run "
+                                                  "courtroute link " + u.user + " " + c.id));
+    }
+}
+
+} // namespace
+
+decision decide(const court& c, const user_facts& u, day today, unlinked_policy unlinked, std::int64_t now_unix) {
+    decision d;
+    if (c.system_on(today) == court_system::nextgen) {
+        if (!u.pacer) {
+            d.refusal_status = 403;
+            d.warnings.push_back(make(warning_code::missing_pacer_credential, u.user, c.id,
+                                      c.id + " is on NextGen CM/ECF and takes your PACER account, but no PACER login "
+                                             "is stored for " + u.user + ": store it with courtroute pacer set " +
+                                          u.user + " --login LOGIN (password on stdin)"));
+            court_warnings(c, u, today, d);
+            return d;
+        }
+        d.via = route::pacer;
+        d.warnings = pacer_account_warnings(u, now_unix);
+        // A shared account cannot be linked at all: its one warning says what to do instead.
+        if (!u.pacer->shared && !u.links.contains(c.id)) {
+            d.warnings.push_back(make(warning_code::unlinked_nextgen, u.user, c.id,
+                                      "no link is recorded for " + u.user + " at " + c.id +
+                                          ", so the filing menus will be missing: " + link_steps(c, u.user)));
+            if (unlinked == unlinked_policy::block) d.refusal_status = 403;
+        }
+        if (u.pacer->state != credential_state::active && !d.refusal_status) d.refusal_status = 502;
+    } else {
+        auto it = u.ecf.find(c.id);
+        if (it == u.ecf.end()) {
+            d.refusal_status = 403;
+            d.warnings.push_back(make(warning_code::missing_cmecf_credential, u.user, c.id,
+                                      c.id + " is on legacy CM/ECF and takes its own court-issued login, but none is "
+                                             "stored for " + u.user + ": store it with courtroute ecf set " + u.user +
+                                          " " + c.id + " --login LOGIN (password on stdin)"));
+        } else {
+            d.via = route::cmecf;
+            if (it->second.state != credential_state::active) {
+                d.refusal_status = 502;
+                d.warnings.push_back(make(warning_code::login_failed, u.user, c.id,
+                                          c.id + " refused the CM/ECF login " + it->second.login +
+                                              (it->second.state_detail.empty() ? std::string()
+                                                                               : " (" + it->second.state_detail + ")") +
+                                              "; it will not be tried again (the account locks after repeated "
+                                              "failures) until you store the right password with courtroute ecf set " +
+                                              u.user + " " + c.id + " --login " + it->second.login));
+            }
+        }
+    }
+    court_warnings(c, u, today, d);
+    if (d.refusal_status == 403) d.via = route::refuse;
+    return d;
+}
+
+std::set<std::string> relevant_courts(const user_facts& u) {
+    std::set<std::string> out(u.links.begin(), u.links.end());
+    for (auto& [court_id, _] : u.ecf) out.insert(court_id);
+    out.insert(u.runtime.courts_used.begin(), u.runtime.courts_used.end());
+    return out;
+}
+
+std::vector<warning> compute_warnings(const registry& reg, const std::vector<user_facts>& users, day today,
+                                      std::int64_t now_unix) {
+    std::vector<warning> out;
+    auto add = [&out](warning w) {
+        if (std::find(out.begin(), out.end(), w) == out.end()) out.push_back(std::move(w));
+    };
+    for (auto& e : reg.errors()) {
+        add(make(warning_code::registry_error, "", std::filesystem::path(e.file).stem().string(),
+                 "court drop-in skipped: " + e.to_string()));
+    }
+    for (auto& c : reg.courts()) {
+        if (c.system_on(today) != court_system::legacy || !c.nextgen_since) continue;
+        auto days = days_between(today, *c.nextgen_since);
+        if (days > 0 && days <= cutover_warn_days)
+            add(make(warning_code::nextgen_cutover_soon, "", c.id,
+                     c.id + " moves to NextGen CM/ECF on " + to_string(*c.nextgen_since) + " (in " +
+                         std::to_string(days) + " days): its filers must link their CM/ECF accounts there once"));
+    }
+    for (auto& u : users) {
+        for (auto& w : pacer_account_warnings(u, now_unix)) add(std::move(w));
+        for (auto& id : relevant_courts(u)) {
+            const court* c = reg.find_id(id);
+            if (!c) continue;  // a court since removed from the registry: nothing to route
+            for (auto& w : decide(*c, u, today, unlinked_policy::warn, now_unix).warnings)
+                if (w.court == c->id) add(std::move(w));
+        }
+    }
+    return out;
+}
+
+std::optional<std::string> link_refusal(const court& c, const user_facts& u, day today) {
+    if (c.system_on(today) != court_system::nextgen)
+        return c.id + " is on legacy CM/ECF: links exist only at NextGen courts";
+    if (u.pacer && u.pacer->shared)
+        return "the PACER login of " + u.user +
+               " is a shared firm account: do not link CM/ECF accounts to it (filing needs an individual account)";
+    if (u.links.contains(c.id)) return "a link is already recorded for " + u.user + " at " + c.id;
+    return std::nullopt;
+}
+
+std::optional<std::string> ecf_set_refusal(const court& c, const user_facts& u, day today) {
+    if (c.system_on(today) == court_system::nextgen && u.links.contains(c.id))
+        return "a link is recorded for " + u.user + " at " + c.id +
+               ", so its old CM/ECF login no longer works there (run courtroute unlink " + u.user + " " + c.id +
+               " if the link was recorded by mistake)";
+    return std::nullopt;
+}
+
+} // namespace courtroute

@@ -1,0 +1,124 @@
+#pragma once
+/// The routing table of CONTRACT §1, the warnings of §6 and the link rules of §7, as pure
+/// functions of registry, stored facts and date: no I/O, no secrets.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/settings.hpp"
+#include "registry/registry.hpp"
+#include "store/store.hpp"
+
+namespace courtroute {
+
+/// Whose credentials a request to a court uses.
+enum class route {
+    pacer,  ///< the user's PACER central sign-on session
+    cmecf,  ///< the court's own CM/ECF session
+    refuse, ///< nothing applies: the request is refused
+};
+[[nodiscard]] std::string_view to_string(route r);
+
+/// Every warning code of CONTRACT §6.
+enum class warning_code {
+    unlinked_nextgen,         ///< NextGen court, no link recorded: filing menus will be missing
+    missing_pacer_credential, ///< NextGen court, no PACER login stored
+    missing_cmecf_credential, ///< legacy court, no CM/ECF login stored
+    shared_pacer_account,     ///< the PACER login is a shared firm account: it cannot file
+    login_failed,             ///< a login was refused for bad credentials
+    mfa_required,             ///< PACER wants a one-time code and no TOTP secret is stored
+    nextgen_cutover_soon,     ///< a legacy court goes NextGen within 30 days
+    pacer_password_age,       ///< the PACER password is older than 165 days
+    pacer_notice,             ///< PACER's own notice on a successful login
+    session_rejected,         ///< the court said "not logged in" right after a fresh login
+    link_mismatch,            ///< the recorded link and what the court shows disagree
+    registry_error,           ///< a registry drop-in was skipped
+};
+[[nodiscard]] std::string_view to_string(warning_code c);
+
+/// One warning: for a user (may be empty for registry errors) at a court (may be empty for
+/// account-wide warnings), with a one-sentence message telling the user what to do.
+struct warning {
+    warning_code code;
+    std::string user;
+    std::string court;
+    std::string message; ///< ASCII, no CR/LF: safe as a header value
+
+    /// `CODE; message`, the value of a `Courtroute-Warning` header.
+    [[nodiscard]] std::string header_value() const;
+    friend bool operator==(const warning&, const warning&) = default;
+};
+
+/// What the store says of a user's PACER login, without the secrets.
+struct pacer_facts {
+    std::string login;
+    std::string client_code;
+    bool shared = false;
+    bool has_totp = false;
+    credential_state state = credential_state::active;
+    std::string state_detail;
+    std::int64_t password_set_at = 0;
+    std::int64_t revision = 0;
+};
+
+/// What the store says of a user's CM/ECF login at one court, without the password.
+struct ecf_facts {
+    std::string login;
+    credential_state state = credential_state::active;
+    std::string state_detail;
+    std::int64_t revision = 0;
+};
+
+/// What the daemon learned at run time (never stored): it only exists inside `courtrouted`.
+struct runtime_facts {
+    std::string pacer_notice;               ///< PACER's notice on the last successful login
+    std::set<std::string> session_rejected; ///< courts that refused a fresh session
+    std::set<std::string> link_mismatch;    ///< courts whose menus contradict the recorded link
+    std::set<std::string> courts_used;      ///< courts the user sent traffic to
+    std::optional<std::int64_t> pacer_expires_at; ///< unix seconds the live PACER session ends, if any
+};
+
+/// Everything the pure functions need about one user.
+struct user_facts {
+    std::string user;
+    std::optional<pacer_facts> pacer;
+    std::map<std::string, ecf_facts, std::less<>> ecf; ///< court id -> login
+    std::set<std::string, std::less<>> links;          ///< court ids with a recorded link
+    runtime_facts runtime;
+};
+
+/// Reads a user's facts from the store (no secrets leave this function).
+[[nodiscard]] user_facts load_user_facts(const store& db, const std::string& user);
+
+/// The outcome of routing one request.
+struct decision {
+    route via = route::refuse;
+    int refusal_status = 0;         ///< 403 when refused by policy, else 0
+    std::vector<warning> warnings;  ///< every active warning for this user at this court
+};
+
+/// The routing table of CONTRACT §1 for one request of `user` to `c` on `today`.
+[[nodiscard]] decision decide(const court& c, const user_facts& user, day today, unlinked_policy unlinked,
+                              std::int64_t now_unix);
+
+/// The courts a user's status covers: linked, with a stored CM/ECF login, or used since start.
+[[nodiscard]] std::set<std::string> relevant_courts(const user_facts& user);
+
+/// Every warning of every user plus registry errors (the `warnings` array of /status).
+[[nodiscard]] std::vector<warning> compute_warnings(const registry& reg, const std::vector<user_facts>& users,
+                                                    day today, std::int64_t now_unix);
+
+/// Days before PACER forces a password change (180 days after it was set); warned from 165.
+inline constexpr int pacer_password_max_days = 180;
+inline constexpr int pacer_password_warn_days = 165;
+inline constexpr int cutover_warn_days = 30;
+
+/// Why `courtroute link` must refuse, or nullopt when it may record the link.
+[[nodiscard]] std::optional<std::string> link_refusal(const court& c, const user_facts& user, day today);
+/// Why `courtroute ecf set` must refuse, or nullopt.
+[[nodiscard]] std::optional<std::string> ecf_set_refusal(const court& c, const user_facts& user, day today);
+
+} // namespace courtroute

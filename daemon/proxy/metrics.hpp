@@ -1,0 +1,33 @@
+#pragma once
+/// Counters for `GET /metrics` (Prometheus text format): requests by court, route and status,
+/// logins by kind and result, an upstream latency histogram, and certificate minting.
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <tuple>
+
+namespace courtroute::proxy {
+
+class metrics {
+public:
+    /// One routed (or refused) request.
+    void request(const std::string& court, std::string_view route, unsigned status);
+    /// One login attempt: kind "pacer" or "cmecf", result "success", "bad_credentials", ...
+    void login(std::string_view kind, std::string_view result);
+    /// Time from sending a request upstream to its response header.
+    void upstream_latency(double seconds);
+    /// Renders everything, plus the gauges given by the caller.
+    [[nodiscard]] std::string render(std::uint64_t leaf_minted, std::uint64_t leaf_hits, std::uint64_t upstream_connects,
+                                     std::size_t sessions, std::size_t connections) const;
+
+private:
+    std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t> requests_;
+    std::map<std::pair<std::string, std::string>, std::uint64_t> logins_;
+    static constexpr std::array<double, 10> bounds_{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10};
+    std::array<std::uint64_t, bounds_.size()> buckets_{};
+    std::uint64_t latency_count_ = 0;
+    double latency_sum_ = 0;
+};
+
+} // namespace courtroute::proxy

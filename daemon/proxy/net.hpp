@@ -1,0 +1,24 @@
+#pragma once
+/// Asio/Beast aliases and the awaitable completion tokens every proxy file uses.
+#include <boost/asio.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+namespace courtroute::proxy {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+
+/// `co_await op(..., use_tuple)` yields `(error_code, result...)`: expected errors are values.
+inline constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+/// A TLS stream over a timed TCP stream (upstream, and the intercepted client side).
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+} // namespace courtroute::proxy

@@ -1,0 +1,118 @@
+#include "status/report.hpp"
+
+#include <boost/json.hpp>
+
+namespace courtroute {
+
+namespace json = boost::json;
+
+json::object status_report(const report_input& in) {
+    json::object doc;
+    doc["version"] = COURTROUTE_VERSION;
+    doc["uptime_s"] = in.uptime_s;
+
+    json::object reg;
+    std::int64_t nextgen = 0, legacy = 0;
+    for (auto& c : in.reg->courts()) (c.system_on(in.today) == court_system::nextgen ? nextgen : legacy)++;
+    reg["courts"] = static_cast<std::int64_t>(in.reg->courts().size());
+    reg["nextgen"] = nextgen;
+    reg["legacy"] = legacy;
+    json::array errors;
+    for (auto& e : in.reg->errors())
+        errors.push_back(json::object{{"file", e.file}, {"line", e.line}, {"column", e.column}, {"message", e.message}});
+    reg["errors"] = std::move(errors);
+    doc["registry"] = std::move(reg);
+
+    json::array users;
+    for (auto& u : in.users) {
+        json::object user;
+        user["user"] = u.user;
+        json::object pacer;
+        if (u.pacer) {
+            pacer["login"] = u.pacer->login;
+            pacer["client_code"] = u.pacer->client_code;
+            pacer["shared"] = u.pacer->shared;
+            pacer["totp"] = u.pacer->has_totp;
+            pacer["state"] = to_string(u.pacer->state);
+            if (u.runtime.pacer_expires_at) pacer["expires_at"] = *u.runtime.pacer_expires_at;
+            else pacer["expires_at"] = nullptr;
+        } else {
+            pacer["login"] = nullptr;
+            pacer["shared"] = false;
+            pacer["state"] = "none";
+            pacer["expires_at"] = nullptr;
+        }
+        user["pacer"] = std::move(pacer);
+        json::array courts;
+        for (auto& id : relevant_courts(u)) {
+            const court* c = in.reg->find_id(id);
+            if (!c) continue;
+            auto sys = c->system_on(in.today);
+            auto d = decide(*c, u, in.today, unlinked_policy::warn, in.now_unix);
+            json::object row{{"court", c->id}, {"system", to_string(sys)}, {"route", to_string(d.via)}};
+            if (sys == court_system::nextgen) {
+                row["linked"] = u.links.contains(c->id);
+            } else {
+                auto it = u.ecf.find(c->id);
+                row["credential"] = it == u.ecf.end() ? "none" : to_string(it->second.state);
+            }
+            courts.push_back(std::move(row));
+        }
+        user["courts"] = std::move(courts);
+        users.push_back(std::move(user));
+    }
+    doc["users"] = std::move(users);
+
+    json::array warnings;
+    for (auto& w : compute_warnings(*in.reg, in.users, in.today, in.now_unix))
+        warnings.push_back(
+            json::object{{"user", w.user}, {"court", w.court}, {"code", to_string(w.code)}, {"message", w.message}});
+    doc["warnings"] = std::move(warnings);
+    return doc;
+}
+
+namespace {
+std::string str(const json::value& v) {
+    if (v.is_string()) return std::string(v.get_string());
+    if (v.is_null()) return "-";
+    if (v.is_bool()) return v.get_bool() ? "yes" : "no";
+    return json::serialize(v);
+}
+} // namespace
+
+std::string status_table(const json::object& doc) {
+    std::string out;
+    auto& reg = doc.at("registry").as_object();
+    out += "registry: " + str(reg.at("courts")) + " courts (" + str(reg.at("nextgen")) + " nextgen, " +
+           str(reg.at("legacy")) + " legacy), " + std::to_string(reg.at("errors").as_array().size()) + " errors\n";
+    for (auto& uv : doc.at("users").as_array()) {
+        auto& u = uv.as_object();
+        auto& p = u.at("pacer").as_object();
+        out += "\nuser " + str(u.at("user")) + "  pacer: " + str(p.at("login")) + " (" + str(p.at("state")) +
+               (p.at("shared").as_bool() ? ", shared" : "") + ")\n";
+        char line[160];
+        std::snprintf(line, sizeof line, "  %-10s %-8s %-7s %s\n", "COURT", "SYSTEM", "ROUTE", "LINK/CREDENTIAL");
+        out += line;
+        for (auto& cv : u.at("courts").as_array()) {
+            auto& c = cv.as_object();
+            std::string extra = c.contains("linked") ? (c.at("linked").as_bool() ? "linked" : "not linked")
+                                                     : "credential " + str(c.at("credential"));
+            std::snprintf(line, sizeof line, "  %-10s %-8s %-7s %s\n", str(c.at("court")).c_str(),
+                          str(c.at("system")).c_str(), str(c.at("route")).c_str(), extra.c_str());
+            out += line;
+        }
+    }
+    auto& ws = doc.at("warnings").as_array();
+    out += "\nwarnings: " + std::to_string(ws.size()) + "\n";
+    for (auto& wv : ws) {
+        auto& w = wv.as_object();
+        std::string who = str(w.at("user"));
+        if (who.empty()) who = "-";
+        std::string where = str(w.at("court"));
+        if (where.empty()) where = "-";
+        out += "  " + str(w.at("code")) + " [" + who + " @ " + where + "] " + str(w.at("message")) + "\n";
+    }
+    return out;
+}
+
+} // namespace courtroute

@@ -1,0 +1,616 @@
+#include "store/store.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include "core/text.hpp"
+
+namespace courtroute {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Schema version 1: the first release. Kept verbatim: `migrate()` builds every new database
+// from it and then applies the later steps, so the upgrade path runs on every fresh install.
+// Secrets (`password`, `totp_secret`) are BLOBs sealed by `secret_box`; tokens are SHA-256 hex.
+constexpr std::string_view schema_v1 = R"sql(
+CREATE TABLE users (
+    name       TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE pacer_logins (
+    user        TEXT PRIMARY KEY REFERENCES users(name) ON DELETE CASCADE,
+    login       TEXT NOT NULL,
+    password    BLOB NOT NULL,
+    client_code TEXT NOT NULL DEFAULT '',
+    shared      INTEGER NOT NULL DEFAULT 0,
+    totp_secret BLOB,
+    state       TEXT NOT NULL DEFAULT 'active'
+);
+CREATE TABLE ecf_logins (
+    user     TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    court    TEXT NOT NULL,
+    login    TEXT NOT NULL,
+    password BLOB NOT NULL,
+    state    TEXT NOT NULL DEFAULT 'active',
+    PRIMARY KEY (user, court)
+);
+CREATE TABLE links (
+    user      TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    court     TEXT NOT NULL,
+    linked_at INTEGER NOT NULL,
+    PRIMARY KEY (user, court)
+);
+PRAGMA user_version = 1;
+)sql";
+
+// Version 2: revisions (so a stale login attempt never marks a replaced credential), the reason
+// a credential failed, and when its password was stored. Rows carried over from version 1 get
+// revision 1, an empty detail and password_set_at 0 (unknown). `counters` holds the revision
+// sequence: one store-wide counter, so a revision is never reused for a user or court, not even
+// after the credential was removed and stored again.
+constexpr std::string_view schema_v1_to_v2 = R"sql(
+ALTER TABLE pacer_logins ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE pacer_logins ADD COLUMN state_detail TEXT NOT NULL DEFAULT '';
+ALTER TABLE pacer_logins ADD COLUMN password_set_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ecf_logins ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE ecf_logins ADD COLUMN state_detail TEXT NOT NULL DEFAULT '';
+ALTER TABLE ecf_logins ADD COLUMN password_set_at INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE counters (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT INTO counters (name, value) VALUES ('revision', 1);
+PRAGMA user_version = 2;
+)sql";
+
+constexpr int busy_timeout_ms = 5000;
+
+/// Quotes a caller-supplied name for a message: control bytes become '?' and length is capped,
+/// so a hostile argument cannot forge extra lines in an error.
+std::string quote_name(std::string_view s) {
+    std::string out = "'";
+    for (std::size_t i = 0; i < s.size() && i < 80; ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
+    }
+    if (s.size() > 80) out += "...";
+    return out + "'";
+}
+
+void check_user_name(std::string_view name) {
+    if (!valid_user_name(name))
+        throw store_error("invalid user name " + quote_name(name) +
+                          ": use 1 to 64 letters, digits, '.', '_' or '-'");
+}
+
+bool valid_court(std::string_view court) {
+    if (court.empty() || court.size() > 16) return false;
+    for (const char c : court)
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+    return true;
+}
+
+void check_court(std::string_view court) {
+    if (!valid_court(court))
+        throw store_error("invalid court id " + quote_name(court) + ": use 1 to 16 lower-case letters and digits");
+}
+
+credential_state parse_state(const std::string& s, const std::string& where) {
+    if (s == "active") return credential_state::active;
+    if (s == "failed") return credential_state::failed;
+    if (s == "mfa_required") return credential_state::mfa_required;
+    throw store_error("unknown credential state " + quote_name(s) + " stored for " + where);
+}
+
+/// Runs `f`, turning SQLite's exceptions into `store_error` naming the database. Our own
+/// `store_error`s pass through untouched.
+template <class F>
+auto guarded(const std::string& file, F&& f) -> decltype(f()) {
+    try {
+        return f();
+    } catch (const SQLite::Exception& e) {
+        throw store_error("database " + quote_name(file) + " failed: " + e.what());
+    }
+}
+
+std::string blob(const SQLite::Column& c) {
+    if (c.isNull()) return {};
+    return std::string(static_cast<const char*>(c.getBlob()), static_cast<std::size_t>(c.getBytes()));
+}
+
+void bind_blob(SQLite::Statement& st, int index, const std::string& bytes) {
+    st.bind(index, static_cast<const void*>(bytes.data()), static_cast<int>(bytes.size()));
+}
+
+bool user_exists(SQLite::Database& db, const std::string& name) {
+    SQLite::Statement st(db, "SELECT 1 FROM users WHERE name = ?");
+    st.bind(1, name);
+    return st.executeStep();
+}
+
+void require_user(SQLite::Database& db, const std::string& name) {
+    if (!user_exists(db, name)) throw store_error("user " + quote_name(name) + " does not exist");
+}
+
+/// The next revision from the store-wide counter; call inside the write transaction.
+std::int64_t next_revision(SQLite::Database& db) {
+    db.exec("UPDATE counters SET value = value + 1 WHERE name = 'revision'");
+    return db.execAndGet("SELECT value FROM counters WHERE name = 'revision'").getInt64();
+}
+
+/// `crt_` + 32 random bytes in unpadded base64url: no ':' (Basic auth splits on it), no '='.
+std::string new_token() {
+    std::string b64 = base64_encode(random_bytes(32));
+    std::string out = "crt_";
+    for (const char c : b64) {
+        if (c == '=') break;
+        out += c == '+' ? '-' : c == '/' ? '_' : c;
+    }
+    return out;
+}
+
+std::string token_hash(std::string_view token) { return hex_encode(sha256(token)); }
+
+std::string pacer_password_context(const std::string& user) { return "pacer.password:" + user; }
+std::string pacer_totp_context(const std::string& user) { return "pacer.totp:" + user; }
+std::string ecf_password_context(const std::string& user, const std::string& court) {
+    return "ecf.password:" + user + ":" + court;
+}
+
+/// Sets the process umask for a scope: files SQLite creates (journal, WAL, SHM) start private.
+/// The umask is process-wide, so this is only for the single-threaded startup path.
+struct umask_guard {
+    mode_t old;
+    explicit umask_guard(mode_t m) : old(::umask(m)) {}
+    ~umask_guard() { ::umask(old); }
+    umask_guard(const umask_guard&) = delete;
+    umask_guard& operator=(const umask_guard&) = delete;
+};
+
+/// Narrows an existing path's mode to `mode` when group or others have any access.
+void tighten(const fs::path& p, mode_t mode, const char* what) {
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0) {
+        if (errno == ENOENT) return;
+        throw store_error(std::string("cannot inspect ") + what + " " + quote_name(p.string()) + ": " +
+                          std::strerror(errno));
+    }
+    if ((st.st_mode & 077) != 0 && ::chmod(p.c_str(), mode) != 0)
+        throw store_error(std::string("cannot restrict ") + what + " " + quote_name(p.string()) + " to mode " +
+                          (mode == 0700 ? "0700" : "0600") + ": " + std::strerror(errno));
+}
+
+/// Opens a sealed column value. A value that will not open is never returned as garbage: it
+/// means another key file (or a row moved between users), and the error says so.
+std::string unseal(const secret_box& box, const std::string& file, const std::string& sealed,
+                   const std::string& context, const std::string& what) {
+    auto plain = box.open(sealed, context);
+    if (!plain) throw store_error("cannot decrypt " + what + " in " + quote_name(file) + " (wrong key file?)");
+    return std::move(*plain);
+}
+
+/// Columns selected for an `ecf_login`, in the order `read_ecf` expects.
+constexpr std::string_view ecf_columns = "court, login, password, revision, state, state_detail";
+
+ecf_login read_ecf(const SQLite::Statement& st, const std::string& user, const secret_box& box,
+                   const std::string& file) {
+    ecf_login out;
+    out.user = user;
+    out.court = st.getColumn(0).getString();
+    out.login = st.getColumn(1).getString();
+    const std::string where = "user " + quote_name(user) + " at " + quote_name(out.court);
+    out.password = unseal(box, file, blob(st.getColumn(2)), ecf_password_context(user, out.court),
+                          "the CM/ECF password of " + where);
+    out.revision = st.getColumn(3).getInt64();
+    out.state = parse_state(st.getColumn(4).getString(), "the CM/ECF login of " + where);
+    out.state_detail = st.getColumn(5).getString();
+    return out;
+}
+
+} // namespace
+
+std::string_view to_string(credential_state s) {
+    switch (s) {
+    case credential_state::active: return "active";
+    case credential_state::failed: return "failed";
+    case credential_state::mfa_required: return "mfa_required";
+    }
+    return "active";
+}
+
+bool valid_user_name(std::string_view name) {
+    if (name.empty() || name.size() > 64) return false;
+    for (const char c : name) {
+        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                        c == '_' || c == '-';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+std::string_view store::schema_v1_sql() { return schema_v1; }
+
+store::store(const std::string& db_file, secret_box box) : file_(db_file), box_(box) {
+    guarded(file_, [&] {
+        db_ = std::make_unique<SQLite::Database>(db_file, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE,
+                                                 busy_timeout_ms);
+        // WAL lets the daemon read while the CLI writes; the busy timeout (set above, before
+        // anything touches the file) makes writers queue instead of failing with SQLITE_BUSY.
+        db_->exec("PRAGMA journal_mode = WAL");
+        db_->exec("PRAGMA foreign_keys = ON");
+        // Zero deleted content so replaced ciphertext does not linger in free pages.
+        db_->exec("PRAGMA secure_delete = ON");
+        migrate();
+    });
+}
+
+store::~store() = default;
+
+void store::migrate() {
+    auto read_version = [&] { return db_->execAndGet("PRAGMA user_version").getInt(); };
+    auto check = [&](int v) {
+        if (v > schema_version)
+            throw store_error("database " + quote_name(file_) + " has schema version " + std::to_string(v) +
+                              ", newer than this courtroute understands (" + std::to_string(schema_version) +
+                              "); upgrade courtroute");
+        if (v < 0) throw store_error("database " + quote_name(file_) + " has an invalid schema version " + std::to_string(v));
+    };
+    int v = read_version();
+    check(v);
+    if (v == schema_version) return;
+    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    v = read_version(); // another process may have migrated while we waited for the lock
+    check(v);
+    if (v == 0) {
+        db_->exec(std::string(schema_v1));
+        v = 1;
+    }
+    if (v == 1) {
+        db_->exec(std::string(schema_v1_to_v2));
+        v = 2;
+    }
+    tx.commit();
+}
+
+std::unique_ptr<store> store::open_state(const std::filesystem::path& state_dir,
+                                         const std::filesystem::path& key_file) {
+    const umask_guard mask(077);
+    std::error_code ec;
+    fs::create_directories(state_dir, ec);
+    if (ec) throw store_error("cannot create state directory " + quote_name(state_dir.string()) + ": " + ec.message());
+    if (!fs::is_directory(state_dir, ec))
+        throw store_error("state directory " + quote_name(state_dir.string()) + " is not a directory");
+    tighten(state_dir, 0700, "state directory");
+
+    secret_box box = secret_box::from_key_file(key_file, true);
+
+    const fs::path db_file = state_dir / "courtroute.db";
+    // Create the file ourselves so it is 0600 from its first byte, whatever SQLite would pick.
+    const int fd = ::open(db_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) throw store_error("cannot create database " + quote_name(db_file.string()) + ": " + std::strerror(errno));
+    ::close(fd);
+    tighten(db_file, 0600, "database");
+
+    auto s = std::make_unique<store>(db_file.string(), box);
+    for (const char* suffix : {"-wal", "-shm"}) tighten(db_file.string() + suffix, 0600, "database file");
+    return s;
+}
+
+// --- users ---
+
+std::string store::add_user(const std::string& name) {
+    check_user_name(name);
+    return guarded(file_, [&] {
+        SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+        if (user_exists(*db_, name)) throw store_error("user " + quote_name(name) + " already exists");
+        std::string token = new_token();
+        SQLite::Statement st(*db_, "INSERT INTO users (name, token_hash, created_at) VALUES (?, ?, ?)");
+        st.bind(1, name);
+        st.bind(2, token_hash(token));
+        st.bind(3, unix_now());
+        st.exec();
+        tx.commit();
+        return token;
+    });
+}
+
+std::string store::rotate_user(const std::string& name) {
+    check_user_name(name);
+    return guarded(file_, [&] {
+        SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+        std::string token = new_token();
+        SQLite::Statement st(*db_, "UPDATE users SET token_hash = ? WHERE name = ?");
+        st.bind(1, token_hash(token));
+        st.bind(2, name);
+        if (st.exec() == 0) throw store_error("user " + quote_name(name) + " does not exist");
+        tx.commit();
+        return token;
+    });
+}
+
+void store::remove_user(const std::string& name) {
+    check_user_name(name);
+    guarded(file_, [&] {
+        SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+        // Credentials and links go with it (ON DELETE CASCADE; foreign_keys is on).
+        SQLite::Statement st(*db_, "DELETE FROM users WHERE name = ?");
+        st.bind(1, name);
+        if (st.exec() == 0) throw store_error("user " + quote_name(name) + " does not exist");
+        tx.commit();
+    });
+}
+
+std::vector<user_info> store::users() const {
+    return guarded(file_, [&] {
+        std::vector<user_info> out;
+        SQLite::Statement st(*db_, "SELECT name, created_at FROM users ORDER BY name");
+        while (st.executeStep()) out.push_back({st.getColumn(0).getString(), st.getColumn(1).getInt64()});
+        return out;
+    });
+}
+
+bool store::has_user(const std::string& name) const {
+    if (!valid_user_name(name)) return false;
+    return guarded(file_, [&] { return user_exists(*db_, name); });
+}
+
+std::optional<std::string> store::user_for_token(std::string_view token) const {
+    if (token.empty()) return std::nullopt;
+    return guarded(file_, [&]() -> std::optional<std::string> {
+        // Lookup by hash: the clear token is never stored, and equality on a hash of a
+        // high-entropy token leaks nothing useful through timing.
+        SQLite::Statement st(*db_, "SELECT name FROM users WHERE token_hash = ?");
+        st.bind(1, token_hash(token));
+        if (!st.executeStep()) return std::nullopt;
+        return st.getColumn(0).getString();
+    });
+}
+
+// --- PACER login ---
+
+void store::set_pacer(const pacer_login& login) {
+    check_user_name(login.user);
+    if (login.login.empty()) throw store_error("the PACER login name for user " + quote_name(login.user) + " is empty");
+    if (login.password.empty()) throw store_error("the PACER password for user " + quote_name(login.user) + " is empty");
+    const std::string password = box_.seal(login.password, pacer_password_context(login.user));
+    const std::string totp =
+        login.totp_secret.empty() ? std::string() : box_.seal(login.totp_secret, pacer_totp_context(login.user));
+    guarded(file_, [&] {
+        SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+        require_user(*db_, login.user);
+        const std::int64_t revision = next_revision(*db_);
+        SQLite::Statement st(*db_, R"sql(
+            INSERT INTO pacer_logins (user, login, password, client_code, shared, totp_secret, state,
+                                      state_detail, password_set_at, revision)
+            VALUES (?, ?, ?, ?, ?, ?, 'active', '', ?, ?)
+            ON CONFLICT (user) DO UPDATE SET
+                login = excluded.login, password = excluded.password, client_code = excluded.client_code,
+                shared = excluded.shared, totp_secret = excluded.totp_secret, state = 'active',
+                state_detail = '', password_set_at = excluded.password_set_at, revision = excluded.revision
+        )sql");
+        st.bind(1, login.user);
+        st.bind(2, login.login);
+        bind_blob(st, 3, password);
+        st.bind(4, login.client_code);
+        st.bind(5, login.shared ? 1 : 0);
+        if (totp.empty())
+            st.bind(6);
+        else
+            bind_blob(st, 6, totp);
+        st.bind(7, unix_now());
+        st.bind(8, revision);
+        st.exec();
+        tx.commit();
+    });
+}
+
+std::optional<pacer_login> store::pacer(const std::string& user) const {
+    check_user_name(user);
+    return guarded(file_, [&]() -> std::optional<pacer_login> {
+        SQLite::Statement st(*db_, R"sql(
+            SELECT login, password, client_code, shared, totp_secret, revision, state, state_detail, password_set_at
+            FROM pacer_logins WHERE user = ?
+        )sql");
+        st.bind(1, user);
+        if (!st.executeStep()) return std::nullopt;
+        pacer_login out;
+        out.user = user;
+        out.login = st.getColumn(0).getString();
+        out.password = unseal(box_, file_, blob(st.getColumn(1)), pacer_password_context(user),
+                              "the PACER password of user " + quote_name(user));
+        out.client_code = st.getColumn(2).getString();
+        out.shared = st.getColumn(3).getInt() != 0;
+        if (!st.getColumn(4).isNull())
+            out.totp_secret = unseal(box_, file_, blob(st.getColumn(4)), pacer_totp_context(user),
+                                     "the PACER TOTP secret of user " + quote_name(user));
+        out.revision = st.getColumn(5).getInt64();
+        out.state = parse_state(st.getColumn(6).getString(), "the PACER login of user " + quote_name(user));
+        out.state_detail = st.getColumn(7).getString();
+        out.password_set_at = st.getColumn(8).getInt64();
+        return out;
+    });
+}
+
+void store::mark_pacer(const std::string& user, std::int64_t revision, credential_state state,
+                       const std::string& detail) {
+    check_user_name(user);
+    guarded(file_, [&] {
+        SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+        SQLite::Statement st(*db_,
+                             "UPDATE pacer_logins SET state = ?, state_detail = ? WHERE user = ? AND revision = ?");
+        st.bind(1, std::string(to_string(state)));
+        st.bind(2, detail);
+        st.bind(3, user);
+        st.bind(4, revision);
+        st.exec(); // zero rows: the credential was replaced or removed since; nothing to mark
+        tx.commit();
+    });
+}
+
+// --- CM/ECF logins ---
+
+void store::set_ecf(const std::string& user, const std::string& court, const std::string& login,
+                    const std::string& password) {
+    check_user_name(user);
+    check_court(court);
+    if (login.empty())
+        throw store_error("the CM/ECF login name for user " + quote_name(user) + " at " + quote_name(court) + " is empty");
+    if (password.empty())
+        throw store_error("the CM/ECF password for user " + quote_name(user) + " at " + quote_name(court) + " is empty");
+    const std::string sealed = box_.seal(password, ecf_password_context(user, court));
+    guarded(file_, [&] {
+        SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+        require_user(*db_, user);
+        const std::int64_t revision = next_revision(*db_);
+        SQLite::Statement st(*db_, R"sql(
+            INSERT INTO ecf_logins (user, court, login, password, state, state_detail, password_set_at, revision)
+            VALUES (?, ?, ?, ?, 'active', '', ?, ?)
+            ON CONFLICT (user, court) DO UPDATE SET
+                login = excluded.login, password = excluded.password, state = 'active', state_detail = '',
+                password_set_at = excluded.password_set_at, revision = excluded.revision
+        )sql");
+        st.bind(1, user);
+        st.bind(2, court);
+        st.bind(3, login);
+        bind_blob(st, 4, sealed);
+        st.bind(5, unix_now());
+        st.bind(6, revision);
+        st.exec();
+        tx.commit();
+    });
+}
+
+std::optional<ecf_login> store::ecf(const std::string& user, const std::string& court) const {
+    check_user_name(user);
+    check_court(court);
+    return guarded(file_, [&]() -> std::optional<ecf_login> {
+        SQLite::Statement st(*db_, "SELECT " + std::string(ecf_columns) +
+                                       " FROM ecf_logins WHERE user = ? AND court = ?");
+        st.bind(1, user);
+        st.bind(2, court);
+        if (!st.executeStep()) return std::nullopt;
+        return read_ecf(st, user, box_, file_);
+    });
+}
+
+std::vector<ecf_login> store::ecf_logins(const std::string& user) const {
+    check_user_name(user);
+    return guarded(file_, [&] {
+        std::vector<ecf_login> all;
+        SQLite::Statement st(*db_, "SELECT " + std::string(ecf_columns) +
+                                       " FROM ecf_logins WHERE user = ? ORDER BY court");
+        st.bind(1, user);
+        while (st.executeStep()) all.push_back(read_ecf(st, user, box_, file_));
+        return all;
+    });
+}
+
+bool store::remove_ecf(const std::string& user, const std::string& court) {
+    check_user_name(user);
+    check_court(court);
+    return guarded(file_, [&] {
+        SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+        SQLite::Statement st(*db_, "DELETE FROM ecf_logins WHERE user = ? AND court = ?");
+        st.bind(1, user);
+        st.bind(2, court);
+        const bool removed = st.exec() > 0;
+        tx.commit();
+        return removed;
+    });
+}
+
+void store::mark_ecf(const std::string& user, const std::string& court, std::int64_t revision,
+                     credential_state state, const std::string& detail) {
+    check_user_name(user);
+    check_court(court);
+    guarded(file_, [&] {
+        SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+        SQLite::Statement st(*db_, "UPDATE ecf_logins SET state = ?, state_detail = ? "
+                                   "WHERE user = ? AND court = ? AND revision = ?");
+        st.bind(1, std::string(to_string(state)));
+        st.bind(2, detail);
+        st.bind(3, user);
+        st.bind(4, court);
+        st.bind(5, revision);
+        st.exec(); // zero rows: replaced or removed since; a stale outcome is dropped
+        tx.commit();
+    });
+}
+
+// --- links ---
+
+void store::record_link(const std::string& user, const std::string& court) {
+    check_user_name(user);
+    check_court(court);
+    guarded(file_, [&] {
+        SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+        require_user(*db_, user);
+        SQLite::Statement exists(*db_, "SELECT 1 FROM links WHERE user = ? AND court = ?");
+        exists.bind(1, user);
+        exists.bind(2, court);
+        if (exists.executeStep())
+            throw store_error("a link is already recorded for " + quote_name(user) + " at " + quote_name(court));
+        SQLite::Statement ins(*db_, "INSERT INTO links (user, court, linked_at) VALUES (?, ?, ?)");
+        ins.bind(1, user);
+        ins.bind(2, court);
+        ins.bind(3, unix_now());
+        ins.exec();
+        // After linking, the court-issued login no longer works: keep no dead secret around.
+        SQLite::Statement del(*db_, "DELETE FROM ecf_logins WHERE user = ? AND court = ?");
+        del.bind(1, user);
+        del.bind(2, court);
+        del.exec();
+        tx.commit();
+    });
+}
+
+bool store::remove_link(const std::string& user, const std::string& court) {
+    check_user_name(user);
+    check_court(court);
+    return guarded(file_, [&] {
+        SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+        SQLite::Statement st(*db_, "DELETE FROM links WHERE user = ? AND court = ?");
+        st.bind(1, user);
+        st.bind(2, court);
+        const bool removed = st.exec() > 0;
+        tx.commit();
+        return removed;
+    });
+}
+
+bool store::linked(const std::string& user, const std::string& court) const {
+    check_user_name(user);
+    check_court(court);
+    return guarded(file_, [&] {
+        SQLite::Statement st(*db_, "SELECT 1 FROM links WHERE user = ? AND court = ?");
+        st.bind(1, user);
+        st.bind(2, court);
+        return st.executeStep();
+    });
+}
+
+std::vector<link_info> store::links(const std::string& user) const {
+    check_user_name(user);
+    return guarded(file_, [&] {
+        std::vector<link_info> out;
+        SQLite::Statement st(*db_, "SELECT court, linked_at FROM links WHERE user = ? ORDER BY court");
+        st.bind(1, user);
+        while (st.executeStep()) out.push_back({user, st.getColumn(0).getString(), st.getColumn(1).getInt64()});
+        return out;
+    });
+}
+
+std::int64_t store::data_version() const {
+    return guarded(file_, [&] { return db_->execAndGet("PRAGMA data_version").getInt64(); });
+}
+
+} // namespace courtroute

@@ -1,0 +1,129 @@
+#include <gtest/gtest.h>
+
+#include "auth/detect.hpp"
+
+using namespace courtroute::auth;
+
+TEST(Detect, UrlHost) {
+    EXPECT_EQ(url_host("https://Pacer.Login.USCourts.gov/csologin/login.jsf"), "pacer.login.uscourts.gov");
+    EXPECT_EQ(url_host("https://evil/?pacer.login.uscourts.gov"), "evil");
+    EXPECT_EQ(url_host("https://pacer.login.uscourts.gov@evil.example/x"), "evil.example");
+    EXPECT_EQ(url_host("https://evil.example:443#pacer.login.uscourts.gov"), "evil.example");
+    EXPECT_EQ(url_host("//qa-login.uscourts.gov:8443/x"), "qa-login.uscourts.gov");
+    EXPECT_EQ(url_host("https:\\\\pacer.login.uscourts.gov\\x"), "pacer.login.uscourts.gov");
+    EXPECT_FALSE(url_host("/csologin/login.jsf"));
+    EXPECT_FALSE(url_host("pacer.login.uscourts.gov/csologin/login.jsf"));
+    EXPECT_FALSE(url_host("https://"));
+    EXPECT_FALSE(url_host(""));
+}
+
+TEST(Detect, LoginHosts) {
+    EXPECT_TRUE(is_login_host("pacer.login.uscourts.gov"));
+    EXPECT_TRUE(is_login_host("PACER.LOGIN.USCOURTS.GOV."));
+    EXPECT_TRUE(is_login_host("qa-login.uscourts.gov"));
+    EXPECT_TRUE(is_login_host("other.login.uscourts.gov"));
+    EXPECT_FALSE(is_login_host("ecf.azb.uscourts.gov"));
+    EXPECT_FALSE(is_login_host("pacer.login.uscourts.gov.evil.example"));
+    EXPECT_FALSE(is_login_host("evillogin.uscourts.gov"));
+    EXPECT_FALSE(is_login_host(""));
+}
+
+namespace {
+struct logged_out_case {
+    const char* name;
+    int status;
+    const char* location;
+    const char* content_type;
+    const char* body;
+    bool logged_out;
+};
+} // namespace
+
+TEST(Detect, LooksLoggedOutTable) {
+    const logged_out_case cases[] = {
+        {"302 to PACER login", 302, "https://pacer.login.uscourts.gov/csologin/login.jsf?pscCourtId=AZBK", "", "", true},
+        {"303 to QA login", 303, "https://qa-login.uscourts.gov/csologin/login.jsf", "", "", true},
+        {"307 mixed case host", 307, "HTTPS://PACER.Login.UsCourts.Gov/x", "", "", true},
+        {"301 to login host", 301, "https://pacer.login.uscourts.gov/", "", "", true},
+        {"308 to login host", 308, "https://pacer.login.uscourts.gov/csologin/login.jsf", "", "", true},
+        {"redirect host in query only", 302, "https://evil/?pacer.login.uscourts.gov", "", "", false},
+        {"redirect userinfo trick", 302, "https://pacer.login.uscourts.gov@evil.example/", "", "", false},
+        {"redirect to a legacy court's login form", 302, "https://ecf.nvb.uscourts.gov/cgi-bin/login.pl", "", "", true},
+        {"relative redirect to login.pl with a query", 303, "/cgi-bin/login.pl?back=DktRpt.pl", "", "", true},
+        {"redirect to logout is not a login", 302, "/cgi-bin/login.pl?logout", "", "", false},
+        {"redirect to a look-alike path", 302, "/cgi-bin/login.pl.old", "", "", false},
+        {"redirect within the court", 302, "/cgi-bin/DktRpt.pl?12345", "text/html", "", false},
+        {"200 with Location is not a redirect", 200, "https://pacer.login.uscourts.gov/", "text/html", "<html>ok</html>", false},
+        {"script redirect", 200, "", "text/html",
+         "<html><head><script type=\"text/javascript\">window.location.href = "
+         "'https://pacer.login.uscourts.gov/csologin/login.jsf?pscCourtId=AZBK&appurl=x';</script></head></html>",
+         true},
+        {"script with escaped slashes", 200, "", "text/html",
+         "<script>var u = \"https:\\/\\/pacer.login.uscourts.gov\\/csologin\\/login.jsf\"; location.replace(u);</script>",
+         true},
+        {"meta refresh", 200, "", "text/html",
+         "<html><meta http-equiv=\"Refresh\" content=\"0; url=https://pacer.login.uscourts.gov/csologin/login.jsf\"></html>",
+         true},
+        {"onload location", 200, "", "text/html",
+         "<body onload=\"window.location='https://qa-login.uscourts.gov/csologin/login.jsf'\"></body>", true},
+        {"script to look-alike host", 200, "", "text/html",
+         "<script>location='https://pacer.login.uscourts.gov.evil.example/csologin/login.jsf'</script>", false},
+        {"script with host only in a query", 200, "", "text/html",
+         "<script>location='https://evil.example/?x=pacer.login.uscourts.gov/csologin/login.jsf'</script>", false},
+        {"plain link to the login page", 200, "", "text/html",
+         "<p>Location: Phoenix. <a href=\"https://pacer.login.uscourts.gov/csologin/login.jsf\">Log in</a></p>", false},
+        {"XML not logged in", 200, "", "text/xml",
+         "<?xml version=\"1.0\"?><request><message text='Not logged in.  Please refresh this page.'/></request>", true},
+        {"XML not logged in, mislabelled", 200, "text/html", "",
+         "<message text=\"Not logged in.  Please refresh this page.\"/>", true},
+        {"XML with case numbers", 200, "", "text/xml",
+         "<request><case number='2:24-bk-01234' id='1'/></request>", false},
+        {"legacy login form", 200, "", "text/html",
+         "<form method=POST action=\"/cgi-bin/login.pl\"><input type=text name=login>"
+         "<input type=password name=key></form>",
+         true},
+        {"legacy login form, input named password", 200, "", "text/html",
+         "<FORM ACTION='https://ecf.nvb.uscourts.gov/cgi-bin/login.pl?12345' METHOD='post'>"
+         "<INPUT NAME='login'><INPUT NAME='password' TYPE='PASSWORD'></FORM>",
+         true},
+        {"search form, not a login", 200, "", "text/html",
+         "<form action=\"/cgi-bin/iquery.pl\"><input name=key value=x></form>", false},
+        {"logged-in page wins over a login script", 200, "", "text/html",
+         "<a href=\"/cgi-bin/login.pl?logout\">Logout</a><script>function cc(){location.href="
+         "'https://pacer.login.uscourts.gov/csologin/login.jsf';}</script>",
+         false},
+        {"logged-in page with a login form elsewhere", 200, "", "text/html",
+         "<a href='/cgi-bin/login.pl?logout'>Log Out</a><form action=login.pl><input type=password name=key></form>",
+         false},
+        {"ordinary docket page", 200, "", "text/html", "<html><h3>Docket Report</h3><table></table></html>", false},
+        {"empty 500", 500, "", "text/plain", "", false},
+    };
+    for (const auto& c : cases)
+        EXPECT_EQ(looks_logged_out(c.status, c.location, c.content_type, c.body), c.logged_out) << c.name;
+}
+
+TEST(Detect, Menus) {
+    const char* bk_linked =
+        "<ul><li><a href='/cgi-bin/DisplayMenu.pl?BankruptcyEvents'>Bankruptcy</a></li>"
+        "<li><a href='/cgi-bin/DisplayMenu.pl?AdversaryEvents'> Adversary </a></li>"
+        "<li><a href='/cgi-bin/iquery.pl'>Query</a></li><li><a>Reports</a></li><li><a>Utilities</a></li>"
+        "<li><a href='/cgi-bin/login.pl?logout'>Logout</a></li></ul>";
+    const char* dc_linked =
+        "<a href='/cgi-bin/DisplayMenu.pl?CivilEvents'>Civil</a><a>Criminal</a><a>Query</a><a>Utilities</a>";
+    const char* limited =
+        "<title>U.S. Bankruptcy Court</title><a href='/cgi-bin/iquery.pl'>Query</a><a>Reports</a>"
+        "<a>Utilities</a><a href='/cgi-bin/login.pl?logout'>Logout</a><p>Civil cases are heard downstairs</p>";
+    EXPECT_TRUE(shows_filing_menus("bankruptcy", bk_linked));
+    EXPECT_FALSE(shows_filing_menus("district", bk_linked));
+    EXPECT_TRUE(shows_filing_menus("district", dc_linked));
+    EXPECT_FALSE(shows_filing_menus("bankruptcy", limited));
+    EXPECT_FALSE(shows_filing_menus("district", limited));
+    EXPECT_FALSE(shows_filing_menus("appellate", dc_linked));
+    EXPECT_TRUE(shows_limited_menu(limited));
+    EXPECT_FALSE(shows_limited_menu(bk_linked));
+    EXPECT_FALSE(shows_limited_menu(dc_linked));
+    EXPECT_FALSE(shows_limited_menu("<html>Docket Report</html>"));
+    EXPECT_EQ(classify_menus("bankruptcy", bk_linked), menu_state::filing);
+    EXPECT_EQ(classify_menus("bankruptcy", limited), menu_state::limited);
+    EXPECT_EQ(classify_menus("district", "<html></html>"), menu_state::unknown);
+}

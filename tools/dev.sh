@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Set up, build, run or test courtroute from a checkout, as root on Debian 12.
+#   bash tools/dev.sh run    install packages, build, start courtrouted on config/local.toml
+#   bash tools/dev.sh test   install packages, build (warnings are errors), run every test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates curl openssl
+  libboost1.81-dev libboost-json1.81-dev libssl-dev libtomlplusplus-dev
+  libsqlitecpp-dev libsqlite3-dev libgtest-dev libgmock-dev libsystemd-dev
+  python3 python3-requests systemd
+)
+
+install_packages() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build() {
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOURTROUTE_WERROR=ON >/dev/null
+  cmake --build build -j"$(nproc)"
+}
+
+case "${1:-}" in
+  run)
+    install_packages
+    build
+    exec build/daemon/courtrouted --config config/local.toml
+    ;;
+  test)
+    install_packages
+    build
+    ctest --test-dir build --output-on-failure -j2 --timeout 300
+    ;;
+  *)
+    echo "usage: bash tools/dev.sh run|test" >&2
+    exit 2
+    ;;
+esac
