@@ -161,6 +161,7 @@ private:
                                                     const std::string& client_code);
     net::awaitable<auth::login_outcome> login_cmecf(const court& c, const ecf_login& cred);
     void logout_stale(const std::string& user, const std::string& live_prefix, const std::string& user_prefix);
+    void logout_stale_ecf(const court& c, const std::string& court_prefix, const std::string& live_key);
 
     struct fetched {
         std::unique_ptr<upstream_conn> conn;
@@ -196,7 +197,7 @@ private:
     metrics metrics_;
     auth::session_table sessions_;
     std::map<std::string, std::shared_ptr<net::steady_timer>> login_waiters_;
-    std::map<std::string, std::string> last_pacer_prefix_; ///< user -> "pacer|user|rev|": to log out replaced ones
+    std::map<std::string, std::string> last_pacer_prefix_; ///< user or court prefix -> live key prefix: to log out replaced ones
     std::map<std::string, runtime_facts> runtime_;
     std::list<connection_entry> connections_;
     bool stopping_ = false;
@@ -851,7 +852,9 @@ net::awaitable<daemon_state::session_ticket> daemon_state::obtain_session(const 
         } else {
             ecf = db_->ecf(user, c.id);
             if (!ecf) throw refusal_error({403, {}, "no CM/ECF login is stored for " + user + " at " + c.id});
-            key = "ecf|" + user + "|" + c.id + "|" + std::to_string(ecf->revision);
+            std::string court_prefix = "ecf|" + user + "|" + c.id + "|";
+            key = court_prefix + std::to_string(ecf->revision);
+            logout_stale_ecf(c, court_prefix, key);
         }
         auto now = std::chrono::steady_clock::now();
         auto got = sessions_.acquire(key, now);
@@ -950,6 +953,28 @@ void daemon_state::logout_stale(const std::string& user, const std::string& live
     }
 }
 
+void daemon_state::logout_stale_ecf(const court& c, const std::string& court_prefix, const std::string& live_key) {
+    auto& last = last_pacer_prefix_[court_prefix];
+    if (last == live_key) return;
+    last = live_key;
+    // The court's CM/ECF login was replaced: end the old session at that court only.
+    for (auto& token : sessions_.take_tokens(court_prefix, live_key)) {
+        net::co_spawn(
+            io_,
+            [this, host = c.host, token]() -> net::awaitable<void> {
+                http::request<http::string_body> req{http::verb::get, "/cgi-bin/login.pl?logout", 11};
+                req.set(http::field::cookie, "PacerSession=" + token);
+                try {
+                    auto res = co_await exchange(host, 443, std::move(req));
+                    log::event("logout", {{"kind", "cmecf"}, {"host", host}, {"status", std::to_string(res.result_int())}});
+                } catch (const std::exception& e) {
+                    log::event("logout_failed", {{"kind", "cmecf"}, {"host", host}, {"error", e.what()}});
+                }
+            },
+            [](std::exception_ptr) {});
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // routing one request
 
@@ -985,6 +1010,21 @@ net::awaitable<bool> daemon_state::handle_court_request(Stream& client, http::re
         }
         client_code = code;
         req.erase("Courtroute-Client-Code");
+    }
+
+    // A logout click would end the session every tool of this user shares (PACER's one token
+    // serves all NextGen courts): answer it here and keep the session.
+    {
+        std::string_view target = req.target();
+        auto q = target.find('?');
+        if (target.substr(0, q) == "/cgi-bin/login.pl" && q != std::string_view::npos &&
+            target.substr(q + 1).starts_with("logout")) {
+            log_done(200, "logout_kept");
+            const std::string body =
+                "<html><body><p>courtroute keeps this court session for all of your tools, so it was not ended. "
+                "Close this window; courtroute logs out when your credential is replaced or removed.</p></body></html>\n";
+            co_return co_await write_simple(client, req, http::status::ok, "text/html; charset=utf-8", body);
+        }
     }
 
     if (d.refusal_status) {

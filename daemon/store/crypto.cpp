@@ -1,5 +1,7 @@
 #include "store/crypto.hpp"
 
+#include <cstdlib>
+
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -142,7 +144,14 @@ secret_box secret_box::from_key_file(const std::filesystem::path& file, bool cre
         struct stat st {};
         if (::fstat(fd.fd, &st) != 0) throw crypto_error("cannot stat " + describe(file) + ": " + errno_text());
         if (!S_ISREG(st.st_mode)) throw crypto_error(describe(file) + " is not a regular file");
-        if ((st.st_mode & 077) != 0)
+        // systemd (254+, on file systems with ACLs) hands credentials over as 0400 plus an ACL
+        // entry, which stat shows as 0440: group-read is the ACL mask there, not a real group.
+        mode_t tolerated = 0;
+        if (const char* creds = std::getenv("CREDENTIALS_DIRECTORY"); creds && *creds) {
+            std::error_code ec;
+            if (std::filesystem::equivalent(std::filesystem::path(file).parent_path(), creds, ec)) tolerated = S_IRGRP;
+        }
+        if ((st.st_mode & 077 & ~tolerated) != 0)
             throw crypto_error(describe(file) + " is readable or writable by group or others; chmod 600 it");
         if (st.st_size != static_cast<off_t>(key_size))
             throw crypto_error(describe(file) + " must hold exactly 32 bytes, it holds " +

@@ -1,0 +1,263 @@
+// The routing table of CONTRACT §1, every warning code of §6 and the link rules of §7,
+// stepped as pure functions: no store, no network.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
+#include "policy/policy.hpp"
+#include "status/report.hpp"
+
+using namespace courtroute;
+using std::chrono::days;
+using std::chrono::month;
+using std::chrono::sys_days;
+using std::chrono::year;
+using std::chrono::year_month_day;
+
+namespace {
+
+const day today_{year{2026}, month{11}, std::chrono::day{25}};
+const std::int64_t now_ = 1795564800;  // 2026-11-25T00:00:00Z
+
+court make_court(std::string id, court_system sys, std::optional<day> since = std::nullopt,
+                 court_type type = court_type::bankruptcy) {
+    court c;
+    c.id = id;
+    c.name = "Court " + id;
+    c.type = type;
+    c.host = "ecf." + id + ".uscourts.gov";
+    c.ecf_url = "https://" + c.host;
+    c.system = sys;
+    c.nextgen_since = since;
+    return c;
+}
+
+user_facts alice_with_pacer(bool shared = false) {
+    user_facts u;
+    u.user = "alice";
+    u.pacer = pacer_facts{"alice01", "", shared, false, credential_state::active, "", now_ - 86400, 1};
+    return u;
+}
+
+std::vector<std::string> codes(const std::vector<warning>& ws) {
+    std::vector<std::string> out;
+    for (auto& w : ws) out.emplace_back(to_string(w.code));
+    return out;
+}
+
+bool has(const std::vector<warning>& ws, warning_code c) {
+    return std::any_of(ws.begin(), ws.end(), [c](const warning& w) { return w.code == c; });
+}
+
+} // namespace
+
+TEST(Routing, NextGenLinkedUsesPacerWithoutWarnings) {
+    auto c = make_court("azb", court_system::nextgen);
+    auto u = alice_with_pacer();
+    u.links.insert("azb");
+    auto d = decide(c, u, today_, unlinked_policy::warn, now_);
+    EXPECT_EQ(d.via, route::pacer);
+    EXPECT_EQ(d.refusal_status, 0);
+    EXPECT_TRUE(d.warnings.empty()) << ::testing::PrintToString(codes(d.warnings));
+}
+
+TEST(Routing, NextGenUnlinkedWarnsWithTheLinkingSteps) {
+    auto c = make_court("azb", court_system::nextgen);
+    auto d = decide(c, alice_with_pacer(), today_, unlinked_policy::warn, now_);
+    EXPECT_EQ(d.via, route::pacer);
+    EXPECT_EQ(d.refusal_status, 0);
+    ASSERT_EQ(codes(d.warnings), std::vector<std::string>{"unlinked_nextgen"});
+    EXPECT_NE(d.warnings[0].message.find("Utilities > Link a CM/ECF account to my PACER account"), std::string::npos);
+    EXPECT_NE(d.warnings[0].message.find("courtroute link alice azb"), std::string::npos);
+    EXPECT_EQ(d.warnings[0].header_value().rfind("unlinked_nextgen; ", 0), 0u);
+}
+
+TEST(Routing, AppellateCourtsNameTheirOwnMenu) {
+    auto c = make_court("ca9", court_system::nextgen, std::nullopt, court_type::appellate);
+    auto d = decide(c, alice_with_pacer(), today_, unlinked_policy::warn, now_);
+    ASSERT_TRUE(has(d.warnings, warning_code::unlinked_nextgen));
+    EXPECT_NE(d.warnings[0].message.find("Link my filer account to my PACER account"), std::string::npos);
+}
+
+TEST(Routing, BlockPolicyRefusesUnlinkedWith403) {
+    auto c = make_court("azb", court_system::nextgen);
+    auto d = decide(c, alice_with_pacer(), today_, unlinked_policy::block, now_);
+    EXPECT_EQ(d.via, route::refuse);
+    EXPECT_EQ(d.refusal_status, 403);
+    EXPECT_TRUE(has(d.warnings, warning_code::unlinked_nextgen));
+}
+
+TEST(Routing, LegacyWithLoginUsesCmecf) {
+    auto c = make_court("nvb", court_system::legacy);
+    auto u = alice_with_pacer();
+    u.ecf.emplace("nvb", ecf_facts{"alice_nv", credential_state::active, "", 3});
+    auto d = decide(c, u, today_, unlinked_policy::warn, now_);
+    EXPECT_EQ(d.via, route::cmecf);
+    EXPECT_EQ(d.refusal_status, 0);
+    EXPECT_TRUE(d.warnings.empty());
+}
+
+TEST(Routing, LegacyWithoutLoginRefusesMissingCmecf) {
+    auto c = make_court("nvb", court_system::legacy);
+    auto d = decide(c, alice_with_pacer(), today_, unlinked_policy::warn, now_);
+    EXPECT_EQ(d.via, route::refuse);
+    EXPECT_EQ(d.refusal_status, 403);
+    EXPECT_EQ(codes(d.warnings), std::vector<std::string>{"missing_cmecf_credential"});
+}
+
+TEST(Routing, NextGenWithoutPacerRefusesMissingPacer) {
+    auto c = make_court("azb", court_system::nextgen);
+    user_facts u;
+    u.user = "bob";
+    auto d = decide(c, u, today_, unlinked_policy::warn, now_);
+    EXPECT_EQ(d.via, route::refuse);
+    EXPECT_EQ(d.refusal_status, 403);
+    EXPECT_EQ(codes(d.warnings), std::vector<std::string>{"missing_pacer_credential"});
+}
+
+TEST(Routing, SharedAccountServesWithOneWarning) {
+    auto c = make_court("azb", court_system::nextgen);
+    auto d = decide(c, alice_with_pacer(true), today_, unlinked_policy::block, now_);
+    EXPECT_EQ(d.via, route::pacer);
+    EXPECT_EQ(d.refusal_status, 0);
+    EXPECT_EQ(codes(d.warnings), std::vector<std::string>{"shared_pacer_account"});
+}
+
+TEST(Routing, NextGenSinceDecidesTheSystem) {
+    auto tomorrow = year_month_day{sys_days{today_} + days{1}};
+    auto c = make_court("azb", court_system::nextgen, tomorrow);
+    EXPECT_EQ(c.system_on(today_), court_system::legacy);
+    EXPECT_EQ(c.system_on(tomorrow), court_system::nextgen);
+    auto u = alice_with_pacer();
+    u.ecf.emplace("azb", ecf_facts{"alice_az", credential_state::active, "", 1});
+    auto d = decide(c, u, today_, unlinked_policy::warn, now_);
+    EXPECT_EQ(d.via, route::cmecf);
+    EXPECT_EQ(codes(d.warnings), std::vector<std::string>{"nextgen_cutover_soon"});
+    // 31 days out: too far to warn.
+    auto far = make_court("azb", court_system::nextgen, year_month_day{sys_days{today_} + days{31}});
+    EXPECT_TRUE(decide(far, u, today_, unlinked_policy::warn, now_).warnings.empty());
+}
+
+TEST(Warnings, FailedAndMfaCredentialsRefuseWith502) {
+    auto c = make_court("azb", court_system::nextgen);
+    auto u = alice_with_pacer();
+    u.links.insert("azb");
+    u.pacer->state = credential_state::failed;
+    u.pacer->state_detail = "Login failed";
+    auto d = decide(c, u, today_, unlinked_policy::warn, now_);
+    EXPECT_EQ(d.refusal_status, 502);
+    EXPECT_EQ(codes(d.warnings), std::vector<std::string>{"login_failed"});
+    u.pacer->state = credential_state::mfa_required;
+    d = decide(c, u, today_, unlinked_policy::warn, now_);
+    EXPECT_EQ(d.refusal_status, 502);
+    EXPECT_EQ(codes(d.warnings), std::vector<std::string>{"mfa_required"});
+
+    auto legacy = make_court("nvb", court_system::legacy);
+    u.ecf.emplace("nvb", ecf_facts{"alice_nv", credential_state::failed, "Invalid ID or password", 2});
+    d = decide(legacy, u, today_, unlinked_policy::warn, now_);
+    EXPECT_EQ(d.refusal_status, 502);
+    EXPECT_EQ(codes(d.warnings), std::vector<std::string>{"login_failed"});
+}
+
+TEST(Warnings, PasswordAgeWarnsAfter165DaysWithDaysLeft) {
+    auto c = make_court("azb", court_system::nextgen);
+    auto u = alice_with_pacer();
+    u.links.insert("azb");
+    u.pacer->password_set_at = now_ - 165 * 86400;
+    EXPECT_FALSE(has(decide(c, u, today_, unlinked_policy::warn, now_).warnings, warning_code::pacer_password_age));
+    u.pacer->password_set_at = now_ - 170 * 86400;
+    auto d = decide(c, u, today_, unlinked_policy::warn, now_);
+    ASSERT_TRUE(has(d.warnings, warning_code::pacer_password_age));
+    EXPECT_NE(d.warnings[0].message.find("10 days left"), std::string::npos) << d.warnings[0].message;
+}
+
+TEST(Warnings, RuntimeFactsBecomeWarnings) {
+    auto c = make_court("azb", court_system::nextgen);
+    auto u = alice_with_pacer();
+    u.links.insert("azb");
+    u.runtime.pacer_notice = "Your password expires in 10 days.";
+    u.runtime.session_rejected.insert("azb");
+    u.runtime.link_mismatch.insert("azb");
+    auto d = decide(c, u, today_, unlinked_policy::warn, now_);
+    EXPECT_TRUE(has(d.warnings, warning_code::pacer_notice));
+    EXPECT_TRUE(has(d.warnings, warning_code::session_rejected));
+    EXPECT_TRUE(has(d.warnings, warning_code::link_mismatch));
+    for (auto& w : d.warnings) EXPECT_EQ(w.header_value().find('\n'), std::string::npos);
+}
+
+TEST(Warnings, HeaderValueNeverCarriesControlCharacters) {
+    warning w{warning_code::pacer_notice, "alice", "", "PACER says: a\r\nInjected: yes\x01"};
+    auto v = w.header_value();
+    EXPECT_EQ(v.find('\r'), std::string::npos);
+    EXPECT_EQ(v.find('\n'), std::string::npos);
+    EXPECT_EQ(v.find('\x01'), std::string::npos);
+}
+
+TEST(Warnings, ComputeCoversRegistryErrorsCutoversAndRelevantCourts) {
+    namespace fs = std::filesystem;
+    auto dir = fs::temp_directory_path() / ("courtroute-policy-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    auto write = [&](const std::string& name, const std::string& text) { std::ofstream(dir / name) << text; };
+    auto soon = to_string(year_month_day{sys_days{today()} + days{10}});
+    write("azb.toml", "id = \"azb\"\nname = \"A\"\ntype = \"bankruptcy\"\necf_url = \"https://ecf.azb.uscourts.gov\"\n"
+                      "system = \"nextgen\"\n");
+    write("nvb.toml", "id = \"nvb\"\nname = \"N\"\ntype = \"bankruptcy\"\necf_url = \"https://ecf.nvb.uscourts.gov\"\n"
+                      "system = \"legacy\"\nnextgen_since = " + soon + "\n");
+    write("bad.toml", "id = \"bad\"\nbogus = 1\n");
+    auto reg = registry::load({dir});
+    auto u = alice_with_pacer();
+    u.ecf.emplace("nvb", ecf_facts{"alice_nv", credential_state::active, "", 1});
+    u.runtime.courts_used.insert("azb");
+    auto ws = compute_warnings(*reg, {u}, today(), unix_now());
+    auto cs = codes(ws);
+    EXPECT_NE(std::find(cs.begin(), cs.end(), "registry_error"), cs.end());
+    EXPECT_NE(std::find(cs.begin(), cs.end(), "nextgen_cutover_soon"), cs.end());
+    EXPECT_NE(std::find(cs.begin(), cs.end(), "unlinked_nextgen"), cs.end());
+
+    report_input in;
+    in.reg = reg.get();
+    in.users = {u};
+    in.today = today();
+    in.now_unix = unix_now();
+    auto doc = status_report(in);
+    EXPECT_EQ(doc.at("registry").at("courts").as_int64(), 2);
+    EXPECT_EQ(doc.at("registry").at("legacy").as_int64(), 1);
+    auto& errors = doc.at("registry").at("errors").as_array();
+    ASSERT_FALSE(errors.empty());  // every problem of bad.toml (unknown key, missing keys), nothing else
+    for (auto& e : errors) EXPECT_NE(e.at("file").as_string().find("bad.toml"), boost::json::string::npos);
+    auto& courts = doc.at("users").at(0).at("courts").as_array();
+    EXPECT_EQ(courts.size(), 2u);
+    fs::remove_all(dir);
+}
+
+TEST(LinkRules, RefusedAtLegacyForSharedAndWhenAlreadyLinked) {
+    auto nextgen = make_court("azb", court_system::nextgen);
+    auto legacy = make_court("nvb", court_system::legacy);
+    auto u = alice_with_pacer();
+    EXPECT_FALSE(link_refusal(nextgen, u, today_));
+    EXPECT_TRUE(link_refusal(legacy, u, today_));
+    u.links.insert("azb");
+    auto again = link_refusal(nextgen, u, today_);
+    ASSERT_TRUE(again);
+    EXPECT_NE(again->find("already"), std::string::npos);
+    auto shared = alice_with_pacer(true);
+    EXPECT_TRUE(link_refusal(nextgen, shared, today_));
+    // A link may be recorded before the PACER login is stored.
+    user_facts bare;
+    bare.user = "carol";
+    EXPECT_FALSE(link_refusal(nextgen, bare, today_));
+}
+
+TEST(LinkRules, EcfSetRefusedOnlyAtALinkedNextGenCourt) {
+    auto nextgen = make_court("azb", court_system::nextgen);
+    auto legacy = make_court("nvb", court_system::legacy);
+    auto u = alice_with_pacer();
+    EXPECT_FALSE(ecf_set_refusal(nextgen, u, today_));
+    EXPECT_FALSE(ecf_set_refusal(legacy, u, today_));
+    u.links.insert("azb");
+    EXPECT_TRUE(ecf_set_refusal(nextgen, u, today_));
+}
