@@ -28,6 +28,7 @@
 #include "core/text.hpp"
 #include "policy/policy.hpp"
 #include "registry/registry.hpp"
+#include "cli/daemon_status.hpp"
 #include "status/check.hpp"
 #include "status/report.hpp"
 #include "store/store.hpp"
@@ -499,25 +500,44 @@ int cmd_unlink(context& ctx, std::span<const std::string> args) {
 
 int cmd_status(context& ctx, std::span<const std::string> args) {
     const auto a = parse_args(args, "status", {"--user"}, {"--json"}, {});
+    auto only = a.value("--user");
+    const auto print = [&](const boost::json::object& doc) {
+        if (a.flag("--json")) {
+            pretty_json(std::cout, doc);
+            std::cout << '\n';
+        } else {
+            std::cout << status_table(doc);
+        }
+    };
+    // A running daemon knows more (live sessions, notices, rejected sessions): ask it first;
+    // the store and registry answer when it is not running.
+    if (auto live = cli::fetch_daemon_status(ctx.config().listen_proxy, std::chrono::milliseconds(1500))) {
+        if (only) {
+            ctx.require_user(*only);
+            boost::json::array users, warnings;
+            for (auto& u : live->at("users").as_array())
+                if (u.as_object().at("user").as_string() == *only) users.push_back(u);
+            for (auto& w : live->at("warnings").as_array())
+                if (w.as_object().at("user").as_string() == *only) warnings.push_back(w);
+            (*live)["users"] = std::move(users);
+            (*live)["warnings"] = std::move(warnings);
+        }
+        print(*live);
+        return 0;
+    }
     const auto& reg = ctx.courts();
     auto& db = ctx.db();
     report_input in;
     in.reg = &reg;
     in.today = today();
     in.now_unix = unix_now();
-    if (auto only = a.value("--user")) {
+    if (only) {
         ctx.require_user(*only);
         in.users.push_back(load_user_facts(db, *only));
     } else {
         for (auto& u : db.users()) in.users.push_back(load_user_facts(db, u.name));
     }
-    const auto doc = status_report(in);
-    if (a.flag("--json")) {
-        pretty_json(std::cout, doc);
-        std::cout << '\n';
-    } else {
-        std::cout << status_table(doc);
-    }
+    print(status_report(in));
     return 0;
 }
 

@@ -41,7 +41,7 @@ net::awaitable<beast::tcp_stream> upstream_pool::connect_tcp(std::string host, s
 
 net::awaitable<std::unique_ptr<upstream_conn>> upstream_pool::connect(std::string host, std::uint16_t port) {
     auto results = co_await resolve(host, port);
-    auto conn = std::make_unique<upstream_conn>(ex_, *ctx_);
+    auto conn = std::make_unique<upstream_conn>(ex_, ctx_);
     conn->key = to_lower(host) + ":" + std::to_string(port);
     auto& tcp_layer = beast::get_lowest_layer(conn->stream);
     tcp_layer.expires_after(timeouts_.connect);

@@ -14,7 +14,10 @@ namespace courtroute::proxy {
 
 /// One live upstream connection and its read buffer (a handle: return it with `pool::release`).
 struct upstream_conn {
-    upstream_conn(net::any_io_executor ex, ssl::context& ctx) : stream(ex, ctx) {}
+    upstream_conn(net::any_io_executor ex, std::shared_ptr<ssl::context> context)
+        : ctx(std::move(context)), stream(ex, *ctx) {}
+    /// Kept alive by the connection: a reload replaces the pool's context while requests run.
+    std::shared_ptr<ssl::context> ctx;
     tls_stream stream;                           ///< verified TLS to `host`
     beast::flat_buffer buffer;                   ///< bytes read past the last message
     std::string key;                             ///< "host:port"
