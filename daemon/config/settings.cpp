@@ -14,6 +14,7 @@
 
 #include <toml++/toml.h>
 
+#include "config/toml_support.hpp"
 #include "core/text.hpp"
 
 namespace courtroute {
@@ -138,36 +139,7 @@ std::string url_problem(std::string_view url) {
     return {};
 }
 
-std::string_view type_name(const toml::node& n) {
-    switch (n.type()) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    case toml::node_type::none: break;
-    }
-    return "nothing";
-}
 
-/// Reads a whole file; empty string on success, else the OS's reason.
-std::string read_whole_file(const fs::path& file, std::string& out) {
-    std::error_code ec;
-    if (fs::is_directory(file, ec)) return std::strerror(EISDIR);
-    std::FILE* f = std::fopen(file.c_str(), "rb");
-    if (!f) return std::strerror(errno);
-    char buf[8192];
-    std::size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-    int failed = std::ferror(f) ? errno : 0;
-    std::fclose(f);
-    if (failed) return std::strerror(failed);
-    return {};
-}
 
 /// Walks a parsed config and fills `settings`, collecting every problem instead of stopping.
 class config_reader {
@@ -202,7 +174,7 @@ private:
     template <typename F>
     void table(const toml::key& key, const toml::node& node, F&& body) {
         if (const auto* t = node.as_table()) body(*t);
-        else error(node.source(), "[" + std::string(key.str()) + "] must be a table, not " + std::string(type_name(node)));
+        else error(node.source(), "[" + std::string(key.str()) + "] must be a table, not " + std::string(toml_type_name(node)));
     }
 
     /// Dispatches each key of a table to its handler; any other key is an error at the key.
@@ -222,7 +194,7 @@ private:
     /// The string value of a key, or nullptr after reporting the wrong type.
     const std::string* string_of(const toml::node& node, std::string_view what) {
         if (const auto* v = node.as_string()) return &v->get();
-        error(node.source(), std::string(what) + " must be a string, not " + std::string(type_name(node)));
+        error(node.source(), std::string(what) + " must be a string, not " + std::string(toml_type_name(node)));
         return nullptr;
     }
 
@@ -259,7 +231,7 @@ private:
                                   const auto* a = n.as_array();
                                   if (!a) {
                                       error(n.source(), "[registry] dirs must be an array of strings, not " +
-                                                            std::string(type_name(n)));
+                                                            std::string(toml_type_name(n)));
                                       return;
                                   }
                                   std::vector<fs::path> dirs;
@@ -315,7 +287,7 @@ private:
         const auto* t = n.as_table();
         if (!t) {
             error(n.source(), "[upstream] resolve must be a table of \"host:port\" = \"ip:port\", not " +
-                                  std::string(type_name(n)));
+                                  std::string(toml_type_name(n)));
             return;
         }
         std::map<std::string, endpoint> map;
@@ -330,7 +302,7 @@ private:
             const auto* s = value.as_string();
             if (!s) {
                 error(value.source(), "[upstream] resolve value for '" + printable(key.str()) +
-                                          "' must be a string \"ip:port\", not " + std::string(type_name(value)));
+                                          "' must be a string \"ip:port\", not " + std::string(toml_type_name(value)));
                 ok = false;
                 continue;
             }

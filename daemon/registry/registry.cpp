@@ -10,6 +10,7 @@
 #include <toml++/toml.h>
 
 #include "config/settings.hpp"
+#include "config/toml_support.hpp"
 
 namespace courtroute {
 
@@ -48,34 +49,7 @@ std::string printable(std::string_view s) {
     return out;
 }
 
-std::string_view type_name(const toml::node& n) {
-    switch (n.type()) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    case toml::node_type::none: break;
-    }
-    return "nothing";
-}
 
-/// Reads a whole file; empty string on success, else the OS's reason.
-std::string read_whole_file(const fs::path& file, std::string& out) {
-    std::FILE* f = std::fopen(file.c_str(), "rb");
-    if (!f) return std::strerror(errno);
-    char buf[8192];
-    std::size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-    int failed = std::ferror(f) ? errno : 0;
-    std::fclose(f);
-    if (failed) return std::strerror(failed);
-    return {};
-}
 
 bool all_whitespace(std::string_view s) {
     return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
@@ -149,7 +123,7 @@ public:
                     else error(node.source(), "nextgen_since is not a valid calendar date");
                 } else {
                     error(node.source(), "nextgen_since must be a TOML date written without quotes or time, "
-                                         "such as 2021-06-28, not " + std::string(type_name(node)));
+                                         "such as 2021-06-28, not " + std::string(toml_type_name(node)));
                 }
             } else if (k == "extra_hosts") {
                 read_extra_hosts(node, out);
@@ -182,7 +156,7 @@ private:
 
     const std::string* string_of(const toml::node& node, std::string_view what) {
         if (const auto* v = node.as_string()) return &v->get();
-        error(node.source(), std::string(what) + " must be a string, not " + std::string(type_name(node)));
+        error(node.source(), std::string(what) + " must be a string, not " + std::string(toml_type_name(node)));
         return nullptr;
     }
 
@@ -213,7 +187,7 @@ private:
     void read_extra_hosts(const toml::node& node, parsed_court& out) {
         const auto* a = node.as_array();
         if (!a) {
-            error(node.source(), "extra_hosts must be an array of host names, not " + std::string(type_name(node)));
+            error(node.source(), "extra_hosts must be an array of host names, not " + std::string(toml_type_name(node)));
             return;
         }
         for (const auto& item : *a) {

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -15,40 +17,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// A fresh directory under the system temp dir, removed with everything in it on destruction.
-class temp_dir {
-public:
-    temp_dir() {
-        std::random_device rd;
-        path_ = fs::temp_directory_path() /
-                ("courtroute-test-config-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-        fs::create_directories(path_);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-
-    const fs::path& path() const { return path_; }
-
-    fs::path write(const fs::path& name, const std::string& text) const {
-        fs::path file = path_ / name;
-        fs::create_directories(file.parent_path());
-        std::ofstream(file, std::ios::binary) << text;
-        return file;
-    }
-
-private:
-    fs::path path_;
-};
-
-std::string all_errors(const diagnostics& errors) {
-    std::string out;
-    for (const auto& e : errors) out += e.to_string() + "\n";
-    return out;
-}
+using test::all_errors;
+using test::temp_dir;
 
 settings_result load_text(const temp_dir& dir, const std::string& text) {
     return load_settings(dir.write("courtroute.toml", text), true);

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <unistd.h>
 
 #include <fstream>
@@ -18,40 +20,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// A fresh directory under the system temp dir, removed with everything in it on destruction.
-class temp_dir {
-public:
-    temp_dir() {
-        std::random_device rd;
-        path_ = fs::temp_directory_path() /
-                ("courtroute-test-registry-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-        fs::create_directories(path_);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-
-    const fs::path& path() const { return path_; }
-
-    fs::path write(const fs::path& name, const std::string& text) const {
-        fs::path file = path_ / name;
-        fs::create_directories(file.parent_path());
-        std::ofstream(file, std::ios::binary) << text;
-        return file;
-    }
-
-private:
-    fs::path path_;
-};
-
-std::string all_errors(const diagnostics& errors) {
-    std::string out;
-    for (const auto& e : errors) out += e.to_string() + "\n";
-    return out;
-}
+using test::all_errors;
+using test::temp_dir;
 
 /// A valid drop-in for a court `id` at `ecf.<id>.uscourts.gov`.
 std::string court_file(const std::string& id, const std::string& extra = "") {
