@@ -983,6 +983,12 @@ net::awaitable<bool> daemon_state::handle_court_request(Stream& client, http::re
                                                         const std::string& user, const court& c, bool path_mode) {
     auto snap = snap_;
     auto started = std::chrono::steady_clock::now();
+    const bool client_wants_keep_alive = req.keep_alive();  // before the upstream request overwrites it
+    if (req.count(http::field::host) > 1) {
+        // RFC 9112 §3.2: a request with more than one Host is invalid; never guess which one counts.
+        const refusal r{400, {}, "the request has more than one Host header"};
+        co_return co_await write_refusal(client, req, r, c.id, "none");
+    }
     auto& rf = runtime_[user];
     rf.courts_used.insert(c.id);
     auto facts = facts_for(user);
@@ -1081,6 +1087,7 @@ net::awaitable<bool> daemon_state::handle_court_request(Stream& client, http::re
         }
         if (refused) {
             log_done(refused->status, outcome);
+            req.keep_alive(client_wants_keep_alive);  // the refusal answers the client's request, not ours
             co_return co_await write_refusal(client, req, *refused, c.id, route_name);
         }
 
@@ -1135,7 +1142,7 @@ net::awaitable<bool> daemon_state::handle_court_request(Stream& client, http::re
             auto value = w.header_value();
             if (!has_ctl_breaks(value)) header.insert("Courtroute-Warning", value);
         }
-        client_keep = req.keep_alive() && !stopping_;
+        client_keep = client_wants_keep_alive && !stopping_;
         header.version(11);
         metrics_.request(c.id, route_name, header.result_int());
         log_done(header.result_int(), logged_out ? "session_rejected" : "ok");
