@@ -44,6 +44,16 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/courts.d/
 install(FILES ${PROJECT_SOURCE_DIR}/README.md
   DESTINATION ${CMAKE_INSTALL_DOCDIR} OPTIONAL)
 
+# Debian policy 12.5/12.7: a copyright file and a compressed changelog in the doc directory.
+set(_courtroute_changelog_gz "${CMAKE_CURRENT_BINARY_DIR}/changelog.gz")
+add_custom_command(OUTPUT "${_courtroute_changelog_gz}"
+  COMMAND gzip -9nc "${PROJECT_SOURCE_DIR}/packaging/debian/changelog" > "${_courtroute_changelog_gz}"
+  DEPENDS "${PROJECT_SOURCE_DIR}/packaging/debian/changelog"
+  COMMENT "Compressing the Debian changelog" VERBATIM)
+add_custom_target(courtroute_changelog ALL DEPENDS "${_courtroute_changelog_gz}")
+install(FILES "${_courtroute_changelog_gz}" "${PROJECT_SOURCE_DIR}/packaging/debian/copyright"
+  DESTINATION ${CMAKE_INSTALL_DOCDIR})
+
 # ---- CPack: the Debian package -------------------------------------------------------------
 set(CPACK_GENERATOR "DEB")
 set(CPACK_PACKAGE_NAME "courtroute")
@@ -64,8 +74,7 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_ARCHITECTURE "amd64")
 set(CPACK_DEBIAN_PACKAGE_SECTION "net")
 set(CPACK_DEBIAN_PACKAGE_PRIORITY "optional")
-set(CPACK_DEBIAN_PACKAGE_MAINTAINER "courtroute maintainers <courtroute@localhost.localdomain>"
-  CACHE STRING "Maintainer field of the Debian package")
+set(CPACK_DEBIAN_PACKAGE_MAINTAINER "courtroute maintainers <maintainers@courtroute.org>")
 # Library dependencies come from dpkg-shlibdeps (dpkg-dev) on the packaged binaries; the
 # maintainer scripts need adduser (postinst) and util-linux's setpriv (courtroute-admin).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)

@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl openssl
   libboost1.81-dev libboost-json1.81-dev libssl-dev libtomlplusplus-dev
   libsqlitecpp-dev libsqlite3-dev libgtest-dev libgmock-dev libsystemd-dev
-  python3 python3-requests systemd dpkg-dev
+  python3 python3-requests systemd dpkg-dev lintian
 )
 
 install_packages() {
