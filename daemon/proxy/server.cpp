@@ -472,7 +472,7 @@ net::awaitable<void> daemon_state::serve_client(tcp::socket socket) {
         if (!co_await read_request(stream, buffer, parser, entry)) break;
         auto& req = parser.get();
         bool keep = false;
-        try {
+        {
             std::string_view target = req.target();
             if (req.method() == http::verb::connect) {
                 co_await handle_connect(stream, buffer, req, entry);
@@ -527,9 +527,6 @@ net::awaitable<void> daemon_state::serve_client(tcp::socket socket) {
                 const std::string court_id = c ? c->id : "";
                 keep = co_await write_refusal(stream, req, r, court_id, "none");
             }
-        } catch (const refusal_error& r) {
-            keep = false;
-            (void)r;
         }
         if (!keep) break;
     }
@@ -870,9 +867,11 @@ net::awaitable<daemon_state::session_ticket> daemon_state::obtain_session(const 
             continue;
         }
         case auth::acquire_result::action::refuse: {
-            warning w{via == route::pacer ? warning_code::login_failed : warning_code::login_failed, user,
-                      via == route::pacer ? "" : c.id, got.reason};
-            throw refusal_error({502, {w}, got.reason});
+            // Back-off after service errors, or a credential already refused (the store's mark
+            // normally stops us earlier; this covers a mark another process has not seen yet).
+            auto code = got.cause == auth::login_kind::mfa_required ? warning_code::mfa_required
+                                                                     : warning_code::login_failed;
+            throw refusal_error({502, {warning{code, user, via == route::pacer ? "" : c.id, got.reason}}, got.reason});
         }
         case auth::acquire_result::action::login:
             break;
