@@ -74,6 +74,21 @@ std::string status_line(const snapshot& s, std::size_t users, std::size_t warnin
            std::to_string(warnings) + " warnings";
 }
 
+/// The completion handler of every co_spawn: a coroutine that ends with an exception says so
+/// in the log (with what it was doing) instead of vanishing.
+auto log_failure(std::string_view task) {
+    return [task](std::exception_ptr e) {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+            log::event("task_failed", {{"task", task}, {"error", x.what()}});
+        } catch (...) {
+            log::event("task_failed", {{"task", task}, {"error", "unknown exception"}});
+        }
+    };
+}
+
 bool is_textual(std::string_view content_type) {
     if (content_type.empty()) return true;
     return icontains(content_type, "html") || icontains(content_type, "xml") || icontains(content_type, "text/") ||
@@ -225,9 +240,7 @@ void daemon_state::start(std::shared_ptr<const snapshot> snap) {
     snap_ = std::move(snap);
     open();
     listen();
-    net::co_spawn(io_, accept_loop(), [](std::exception_ptr e) {
-        if (e) log::event("accept_loop_failed");
-    });
+    net::co_spawn(io_, accept_loop(), log_failure("accept"));
     net::co_spawn(
         io_,
         [this]() -> net::awaitable<void> {
@@ -239,7 +252,7 @@ void daemon_state::start(std::shared_ptr<const snapshot> snap) {
                 else begin_stop();
             }
         },
-        net::detached);
+        log_failure("signals"));
     auto facts = all_user_facts();
     auto line = status_line(*snap_, facts.size(), compute_warnings(*snap_->reg, facts, today(), unix_now()).size());
     log::event("listening", {{"address", snap_->cfg.listen_proxy.to_string()},
@@ -281,14 +294,7 @@ net::awaitable<void> daemon_state::accept_loop() {
             co_await t.async_wait(use_tuple);
             continue;
         }
-        net::co_spawn(io_, serve_client(std::move(socket)), [](std::exception_ptr e) {
-            if (!e) return;
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& x) {
-                log::event("connection_error", {{"error", x.what()}});
-            }
-        });
+        net::co_spawn(io_, serve_client(std::move(socket)), log_failure("connection"));
     }
 }
 
@@ -336,7 +342,7 @@ void daemon_state::begin_stop() {
                 log::event("drain_timeout", {{"connections", std::to_string(connections_.size())}});
             io_.stop();
         },
-        net::detached);
+        log_failure("drain"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -948,7 +954,7 @@ void daemon_state::logout_stale(const std::string& user, const std::string& live
                     log::event("logout_failed", {{"kind", "pacer"}, {"error", e.what()}});
                 }
             },
-            [](std::exception_ptr) {});
+            log_failure("logout"));
     }
 }
 
@@ -970,7 +976,7 @@ void daemon_state::logout_stale_ecf(const court& c, const std::string& court_pre
                     log::event("logout_failed", {{"kind", "cmecf"}, {"host", host}, {"error", e.what()}});
                 }
             },
-            [](std::exception_ptr) {});
+            log_failure("logout"));
     }
 }
 
