@@ -194,6 +194,17 @@ private:
     net::awaitable<void> relay(Stream& client, const http::request<http::string_body>& req, fetched& f,
                                http::response_header<> header, bool keep_alive);
 
+    /// What the store says about one user, read once per store change: the CLI's commits bump
+    /// `PRAGMA data_version`; the daemon's own marks clear the cache explicitly.
+    struct cached_user {
+        user_facts facts;                                   ///< stored facts (runtime merged by facts_for)
+        std::optional<pacer_login> pacer;                   ///< decrypted
+        std::map<std::string, ecf_login, std::less<>> ecf;  ///< by court id, decrypted
+    };
+    /// Drops the caches when another process committed to the store since the last call.
+    void sync_store_cache();
+    const cached_user& cached(const std::string& user);
+
     std::string status_json();
     std::vector<user_facts> all_user_facts();
     user_facts facts_for(const std::string& user);
@@ -214,6 +225,9 @@ private:
     std::map<std::string, std::shared_ptr<net::steady_timer>> login_waiters_;
     std::map<std::string, std::string> last_pacer_prefix_; ///< user or court prefix -> live key prefix: to log out replaced ones
     std::map<std::string, runtime_facts> runtime_;
+    std::int64_t store_version_ = -1;
+    std::map<std::string, cached_user, std::less<>> user_cache_;
+    std::map<std::string, std::string, std::less<>> token_cache_; ///< sha256(token) -> user; never the token itself
     std::list<connection_entry> connections_;
     bool stopping_ = false;
     std::unique_ptr<net::steady_timer> drain_timer_;
@@ -349,6 +363,7 @@ void daemon_state::begin_stop() {
 // client side
 
 std::optional<std::string> daemon_state::authenticate(const http::request<http::string_body>& req, bool bearer) {
+    sync_store_cache();  // once per request: token, credentials and links as the CLI left them
     auto it = req.find(bearer ? http::field::authorization : http::field::proxy_authorization);
     if (it == req.end()) {
         if (!snap_->cfg.anonymous_user.empty()) return snap_->cfg.anonymous_user;
@@ -359,16 +374,24 @@ std::optional<std::string> daemon_state::authenticate(const http::request<http::
     if (space == std::string_view::npos) return std::nullopt;
     auto scheme = value.substr(0, space);
     auto cred = trim(value.substr(space + 1));
+    auto lookup = [this](std::string_view token) -> std::optional<std::string> {
+        auto key = sha256(token);
+        if (auto hit = token_cache_.find(key); hit != token_cache_.end()) return hit->second;
+        auto user = db_->user_for_token(token);
+        // Only hits are kept (wrong tokens must not grow memory); the map dies with any store change.
+        if (user && token_cache_.size() < 4096) token_cache_.emplace(std::move(key), *user);
+        return user;
+    };
     if (bearer) {
         if (!iequals(scheme, "Bearer")) return std::nullopt;
-        return db_->user_for_token(cred);
+        return lookup(cred);
     }
     if (!iequals(scheme, "Basic")) return std::nullopt;
     auto decoded = base64_decode(cred);
     if (!decoded) return std::nullopt;
     auto colon = decoded->find(':');
     if (colon == std::string::npos) return std::nullopt;
-    auto user = db_->user_for_token(std::string_view(*decoded).substr(colon + 1));
+    auto user = lookup(std::string_view(*decoded).substr(colon + 1));
     if (!user || *user != decoded->substr(0, colon)) return std::nullopt;
     return user;
 }
@@ -609,6 +632,7 @@ net::awaitable<void> daemon_state::serve_tunnel(tls_stream& stream, const std::s
         if (!co_await read_request(stream, buffer, parser, entry)) co_return;
         auto& req = parser.get();
         auto snap = snap_;
+        sync_store_cache();  // the tunnel authenticated once; the store may have changed since
         // Every request's Host must name the CONNECT host exactly (port 443 optional).
         std::string req_host = to_lower(req[http::field::host]);
         if (req_host.ends_with(":443")) req_host.resize(req_host.size() - 4);
@@ -846,14 +870,16 @@ net::awaitable<daemon_state::session_ticket> daemon_state::obtain_session(const 
         std::optional<pacer_login> pacer;
         std::optional<ecf_login> ecf;
         std::string key;
+        sync_store_cache();
+        const auto& stored = cached(user);
         if (via == route::pacer) {
-            pacer = db_->pacer(user);
+            pacer = stored.pacer;
             if (!pacer) throw refusal_error({403, {}, "no PACER login is stored for " + user});
             std::string prefix = "pacer|" + user + "|" + std::to_string(pacer->revision) + "|";
             logout_stale(user, prefix, "pacer|" + user + "|");
             key = prefix + client_code;
         } else {
-            ecf = db_->ecf(user, c.id);
+            if (auto it = stored.ecf.find(c.id); it != stored.ecf.end()) ecf = it->second;
             if (!ecf) throw refusal_error({403, {}, "no CM/ECF login is stored for " + user + " at " + c.id});
             std::string court_prefix = "ecf|" + user + "|" + c.id + "|";
             key = court_prefix + std::to_string(ecf->revision);
@@ -912,6 +938,7 @@ net::awaitable<daemon_state::session_ticket> daemon_state::obtain_session(const 
             auto state = mfa ? credential_state::mfa_required : credential_state::failed;
             if (via == route::pacer) db_->mark_pacer(user, pacer->revision, state, outcome.detail);
             else db_->mark_ecf(user, c.id, ecf->revision, state, outcome.detail);
+            user_cache_.clear();  // our own commit does not change data_version for our connection
             auto facts = facts_for(user);
             auto d = decide(c, facts, today(), snap.cfg.unlinked, unix_now());
             std::vector<warning> ws;
@@ -1165,8 +1192,25 @@ net::awaitable<bool> daemon_state::handle_court_request(Stream& client, http::re
 // ---------------------------------------------------------------------------------------------
 // status
 
+void daemon_state::sync_store_cache() {
+    auto version = db_->data_version();
+    if (version == store_version_) return;
+    store_version_ = version;
+    user_cache_.clear();
+    token_cache_.clear();
+}
+
+const daemon_state::cached_user& daemon_state::cached(const std::string& user) {
+    if (auto it = user_cache_.find(user); it != user_cache_.end()) return it->second;
+    cached_user entry;
+    entry.facts = load_user_facts(*db_, user);
+    entry.pacer = db_->pacer(user);
+    for (auto& e : db_->ecf_logins(user)) entry.ecf.emplace(e.court, std::move(e));
+    return user_cache_.emplace(user, std::move(entry)).first->second;
+}
+
 user_facts daemon_state::facts_for(const std::string& user) {
-    auto f = load_user_facts(*db_, user);
+    auto f = cached(user).facts;
     if (auto it = runtime_.find(user); it != runtime_.end()) f.runtime = it->second;
     if (f.pacer) {
         // The default client code's session is the one status reports.
@@ -1187,6 +1231,7 @@ std::vector<user_facts> daemon_state::all_user_facts() {
 }
 
 std::string daemon_state::status_json() {
+    sync_store_cache();
     report_input in;
     in.reg = snap_->reg.get();
     in.users = all_user_facts();

@@ -610,7 +610,15 @@ std::vector<link_info> store::links(const std::string& user) const {
 }
 
 std::int64_t store::data_version() const {
-    return guarded(file_, [&] { return db_->execAndGet("PRAGMA data_version").getInt64(); });
+    return guarded(file_, [&] {
+        if (!version_stmt_) version_stmt_ = std::make_unique<SQLite::Statement>(*db_, "PRAGMA data_version");
+        version_stmt_->executeStep();
+        auto version = version_stmt_->getColumn(0).getInt64();
+        // Reset at once: a statement left on its row keeps a read transaction open, and a
+        // stale snapshot makes this connection's next write fail with SQLITE_BUSY.
+        version_stmt_->reset();
+        return version;
+    });
 }
 
 } // namespace courtroute

@@ -14,7 +14,7 @@
 
 #include "store/crypto.hpp"
 
-namespace SQLite { class Database; }
+namespace SQLite { class Database; class Statement; }
 
 namespace courtroute {
 
@@ -137,6 +137,9 @@ private:
     std::string file_; ///< the database path, for error messages
     std::unique_ptr<SQLite::Database> db_;
     secret_box box_;
+    /// `PRAGMA data_version`, prepared once: the daemon asks on every request. Declared after
+    /// `db_` so it is finalized before the database closes.
+    mutable std::unique_ptr<SQLite::Statement> version_stmt_;
 };
 
 /// True when `name` is a valid user name ([A-Za-z0-9._-]{1,64}).
