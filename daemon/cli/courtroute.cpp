@@ -648,21 +648,30 @@ int run(int argc, char** argv) {
 } // namespace
 } // namespace courtroute::cli
 
+namespace {
+
+/// The one stderr line of a failure: control characters shown as '?' (a hostile argument must
+/// not forge lines or drive the terminal) and long values cut, so the line stays one line.
+std::string one_line(std::string_view what) {
+    constexpr std::size_t max_len = 400;
+    std::string out;
+    for (unsigned char c : what.substr(0, max_len)) out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
+    if (what.size() > max_len) out += "...";
+    return out;
+}
+
+} // namespace
+
 int main(int argc, char** argv) {
     using namespace courtroute::cli;
     try {
         return run(argc, argv);
     } catch (const usage_error& e) {
-        std::cerr << "courtroute: " << e.what() << "\ntry 'courtroute --help'\n";
+        std::cerr << "courtroute: " << one_line(e.what()) << "\ntry 'courtroute --help'\n";
         return 2;
-    } catch (const failure& e) {
-        std::cerr << "courtroute: " << e.what() << '\n';
-        return 1;
-    } catch (const courtroute::crypto_error& e) {
-        std::cerr << "courtroute: " << e.what() << '\n';
-        return 1;
     } catch (const std::exception& e) {
-        std::cerr << "courtroute: " << e.what() << '\n';
+        // failure, store_error, crypto_error and the rest: what and where, one line.
+        std::cerr << "courtroute: " << one_line(e.what()) << '\n';
         return 1;
     }
 }

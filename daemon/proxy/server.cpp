@@ -403,8 +403,28 @@ net::awaitable<bool> daemon_state::read_request(Stream& stream, beast::flat_buff
     parser.header_limit(header_limit);
     parser.body_limit(request_body_limit);
     auto& lowest = beast::get_lowest_layer(stream);
-    lowest.expires_after(buffer.size() ? client_header_timeout : client_idle_timeout);
-    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+    error_code ec;
+    std::size_t n = 0;
+    if (buffer.size() == 0) {
+        // Idle keep-alive: wait for the first bytes of the next request under the idle timer...
+        lowest.expires_after(client_idle_timeout);
+        std::tie(ec, n) = co_await stream.async_read_some(buffer.prepare(16384), use_tuple);
+        if (!ec) buffer.commit(n);
+    }
+    if (!ec) {
+        // ...then the whole header must follow within the header timeout (slowloris).
+        lowest.expires_after(client_header_timeout);
+        std::tie(ec, n) = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+    }
+    if (!ec) {
+        auto& req = parser.get();
+        // RFC 9112 §6.3: a Transfer-Encoding other than a final "chunked" cannot be framed
+        // safely; reading on would let a second, smuggled request through.
+        if (req.count(http::field::transfer_encoding) > 1 ||
+            (req.count(http::field::transfer_encoding) == 1 &&
+             !iequals(trim(req[http::field::transfer_encoding]), "chunked")))
+            ec = http::error::bad_transfer_encoding;
+    }
     if (!ec) {
         entry.busy = true;
         auto& req = parser.get();
@@ -734,12 +754,22 @@ net::awaitable<daemon_state::fetched> daemon_state::fetch(const std::string& hos
             if (retryable) continue;
             throw system_error(wec == beast::error::timeout ? net::error::timed_out : wec, "writing upstream");
         }
-        auto p = std::make_unique<http::response_parser<http::buffer_body>>();
-        p->body_limit(boost::none);  // bodies are streamed, never held whole (except small HTML)
-        p->header_limit(header_limit);
-        if (req.method() == http::verb::head) p->skip(true);
-        lowest.expires_after(pool_->timeouts().header);
-        auto [rec, rn] = co_await http::async_read_header(conn->stream, conn->buffer, *p, use_tuple);
+        std::unique_ptr<http::response_parser<http::buffer_body>> p;
+        error_code rec;
+        // Interim answers (100 Continue, 102, 103) are not the answer: read past them.
+        for (int interim = 0; interim < 8; ++interim) {
+            p = std::make_unique<http::response_parser<http::buffer_body>>();
+            p->body_limit(boost::none);  // bodies are streamed, never held whole (except small HTML)
+            p->header_limit(header_limit);
+            if (req.method() == http::verb::head) p->skip(true);
+            lowest.expires_after(pool_->timeouts().header);
+            std::size_t rn = 0;
+            std::tie(rec, rn) = co_await http::async_read_header(conn->stream, conn->buffer, *p, use_tuple);
+            auto status = p->get().result_int();
+            if (rec || status / 100 != 1 || status == 101) break;
+        }
+        if (!rec && p->get().result_int() / 100 == 1)
+            rec = p->get().result_int() == 101 ? http::error::bad_status : http::error::unexpected_body;
         if (rec) {
             if (retryable && (rec == http::error::end_of_stream || rec == net::error::eof ||
                               rec == net::error::connection_reset || rec == ssl::error::stream_truncated))
@@ -1075,6 +1105,7 @@ net::awaitable<bool> daemon_state::handle_court_request(Stream& client, http::re
     strip_hop_by_hop(req.base());
     req.erase(http::field::authorization);
     req.erase(http::field::expect);
+    req.erase(http::field::transfer_encoding);  // the body is in hand: prepare_payload frames it
     req.set(http::field::host, c.host);
     req.set(http::field::accept_encoding, "identity");  // we must be able to read login pages
     std::string client_cookies;

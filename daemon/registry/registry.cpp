@@ -244,6 +244,13 @@ std::shared_ptr<const registry> registry::load(const std::vector<fs::path>& dirs
     std::map<std::string, std::string, std::less<>> host_court; // host -> court id
     for (const auto& [name, path] : files) {
         const std::string file = path.string();
+        // Only regular files are read: opening a FIFO would block the reload (and the daemon's
+        // only I/O thread) forever.
+        std::error_code st_ec;
+        if (auto st = fs::status(path, st_ec); !st_ec && fs::exists(st) && !fs::is_regular_file(st)) {
+            reg->errors_.push_back({file, 0, 0, "not a regular file (FIFO, socket or device); skipped"});
+            continue;
+        }
         std::string text;
         if (auto reason = read_whole_file(path, text); !reason.empty()) {
             reg->errors_.push_back({file, 0, 0, "cannot read court file: " + reason});
