@@ -36,7 +36,8 @@ using boost::system::system_error;
 namespace {
 
 constexpr std::size_t header_limit = 64 * 1024;              // larger headers get 431
-constexpr std::uint64_t request_body_limit = 256ull << 20;   // larger uploads get 413
+constexpr std::uint64_t request_body_limit = 4ull << 30;     // larger uploads get 413
+constexpr std::size_t replay_limit = 8u << 20;               // bodies up to this are held, so a re-login can repeat them
 constexpr std::size_t inspect_limit = 4u << 20;              // HTML/XML answers read whole to spot "not logged in"
 constexpr auto client_header_timeout = 30s;                  // slow-header clients are cut off
 constexpr auto client_idle_timeout = 60s;                    // keep-alive between requests
@@ -53,6 +54,15 @@ struct snapshot {
 struct connection_entry {
     tcp::socket* socket = nullptr; ///< the lowest layer (updated when a CONNECT wraps it in TLS)
     bool busy = false;             ///< a request is in flight
+};
+
+/// One client request as read so far. The header (and a body up to `replay_limit`, held so a
+/// re-login can repeat the request) is in `req`; a larger body is still on the wire and is
+/// streamed upstream from `parser` (and cannot be repeated).
+struct incoming {
+    http::request_parser<http::buffer_body> parser; ///< reads the header, then streams a large body
+    http::request<http::string_body> req;           ///< header copy, plus the whole body when small
+    bool body_pending = false;                      ///< `req.body()` is only the start; the rest streams
 };
 
 /// A refusal to send to the client instead of an upstream answer.
@@ -142,8 +152,13 @@ public:
 
 private:
     template <class Stream>
-    net::awaitable<bool> read_request(Stream& stream, beast::flat_buffer& buffer,
-                                      http::request_parser<http::string_body>& parser, connection_entry& entry);
+    net::awaitable<bool> read_request(Stream& stream, beast::flat_buffer& buffer, incoming& in,
+                                      connection_entry& entry);
+    /// Reads up to `cap` more body bytes of a client request into `buf`.
+    template <class Stream>
+    net::awaitable<std::size_t> read_client_body(Stream& stream, beast::flat_buffer& buffer,
+                                                 http::request_parser<http::buffer_body>& p, char* buf,
+                                                 std::size_t cap);
     template <class Stream>
     net::awaitable<bool> write_refusal(Stream& stream, const http::request<http::string_body>& req, const refusal& r,
                                        std::string_view court, std::string_view route_name,
@@ -161,7 +176,7 @@ private:
 
     /// Routes one request to a court and writes the answer. Returns whether to keep the connection.
     template <class Stream>
-    net::awaitable<bool> handle_court_request(Stream& client, http::request<http::string_body>& req,
+    net::awaitable<bool> handle_court_request(Stream& client, beast::flat_buffer& client_buffer, incoming& in,
                                               const std::string& user, const court& c, bool path_mode);
 
     /// Returns a live session token for the key, logging in once (single flight) when needed.
@@ -185,6 +200,14 @@ private:
     };
     net::awaitable<fetched> fetch(const std::string& host, std::uint16_t port, http::request<http::string_body>& req,
                                   bool inspect);
+    /// Like `fetch`, for a request whose body streams from the client: a fresh connection (a
+    /// pooled one could fail after the body is gone), no repeat.
+    template <class Stream>
+    net::awaitable<fetched> fetch_streamed(const std::string& host, std::uint16_t port,
+                                           const http::request<http::string_body>& head, incoming& in,
+                                           Stream& client, beast::flat_buffer& client_buffer);
+    /// Reads the answer's header (past interim 1xx) and, for text, up to `inspect_limit` of its body.
+    net::awaitable<error_code> read_answer(fetched& f, bool head_request, bool inspect);
     net::awaitable<std::size_t> read_body_some(upstream_conn& conn, http::response_parser<http::buffer_body>& p,
                                                char* buf, std::size_t cap);
     /// A small request/answer exchange for logins and logouts (whole body, bounded).
@@ -397,9 +420,22 @@ std::optional<std::string> daemon_state::authenticate(const http::request<http::
 }
 
 template <class Stream>
-net::awaitable<bool> daemon_state::read_request(Stream& stream, beast::flat_buffer& buffer,
-                                                http::request_parser<http::string_body>& parser,
+net::awaitable<std::size_t> daemon_state::read_client_body(Stream& stream, beast::flat_buffer& buffer,
+                                                           http::request_parser<http::buffer_body>& p, char* buf,
+                                                           std::size_t cap) {
+    p.get().body().data = buf;
+    p.get().body().size = cap;
+    beast::get_lowest_layer(stream).expires_after(client_header_timeout);
+    auto [ec, n] = co_await http::async_read(stream, buffer, p, use_tuple);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) throw system_error(ec, "reading the client's body");
+    co_return cap - p.get().body().size;
+}
+
+template <class Stream>
+net::awaitable<bool> daemon_state::read_request(Stream& stream, beast::flat_buffer& buffer, incoming& in,
                                                 connection_entry& entry) {
+    auto& parser = in.parser;
     parser.header_limit(header_limit);
     parser.body_limit(request_body_limit);
     auto& lowest = beast::get_lowest_layer(stream);
@@ -427,14 +463,32 @@ net::awaitable<bool> daemon_state::read_request(Stream& stream, beast::flat_buff
     }
     if (!ec) {
         entry.busy = true;
-        auto& req = parser.get();
-        if (auto it = req.find(http::field::expect); it != req.end() && iequals(it->value(), "100-continue")) {
-            http::response<http::empty_body> cont{http::status::continue_, req.version()};
+        in.req.base() = parser.get().base();
+        if (auto it = in.req.find(http::field::expect); it != in.req.end() && iequals(it->value(), "100-continue")) {
+            http::response<http::empty_body> cont{http::status::continue_, in.req.version()};
             lowest.expires_after(client_write_timeout);
             co_await http::async_write(stream, cont, use_tuple);
         }
-        lowest.expires_after(client_header_timeout);
-        std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, use_tuple);
+        // Hold the body when it is small enough to repeat after a re-login; leave a larger one
+        // on the wire for the handler to stream.
+        auto len = parser.content_length();
+        if (!parser.is_done() && len && *len > replay_limit) {
+            in.body_pending = true;
+        } else {
+            std::array<char, 65536> buf;
+            try {
+                while (!parser.is_done()) {
+                    auto got = co_await read_client_body(stream, buffer, parser, buf.data(), buf.size());
+                    in.req.body().append(buf.data(), got);
+                    if (in.req.body().size() >= replay_limit && !parser.is_done()) {
+                        in.body_pending = true;  // a long chunked body: the rest streams
+                        break;
+                    }
+                }
+            } catch (const system_error& e) {
+                ec = e.code();
+            }
+        }
     }
     if (!ec) co_return true;
     if (ec == http::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
@@ -448,7 +502,7 @@ net::awaitable<bool> daemon_state::read_request(Stream& stream, beast::flat_buff
         text = "request headers exceed 64 KiB\n";
     } else if (ec == http::error::body_limit) {
         status = http::status::payload_too_large;
-        text = "request body exceeds 256 MiB\n";
+        text = "request body exceeds 4 GiB\n";
     }
     log::event("bad_request", {{"error", ec.message()}});
     http::response<http::string_body> res{status, 11};
@@ -516,10 +570,10 @@ net::awaitable<void> daemon_state::serve_client(tcp::socket socket) {
 
     beast::flat_buffer buffer;
     while (!stopping_) {
-        http::request_parser<http::string_body> parser;
+        incoming in;
         entry.busy = false;
-        if (!co_await read_request(stream, buffer, parser, entry)) break;
-        auto& req = parser.get();
+        if (!co_await read_request(stream, buffer, in, entry)) break;
+        auto& req = in.req;
         bool keep = false;
         {
             std::string_view target = req.target();
@@ -561,7 +615,7 @@ net::awaitable<void> daemon_state::serve_client(tcp::socket socket) {
                         if (upstream_target.front() == '?') upstream_target.insert(0, "/");
                         req.target(upstream_target);
                         auto snap = snap_;  // the court reference lives as long as this snapshot
-                        keep = co_await handle_court_request(stream, req, *user, *c, true);
+                        keep = co_await handle_court_request(stream, buffer, in, *user, *c, true);
                     }
                 } else {
                     const std::string body = "courtroute serves /healthz, /status, /metrics and /court/{id}/{path}\n";
@@ -577,7 +631,8 @@ net::awaitable<void> daemon_state::serve_client(tcp::socket socket) {
                 keep = co_await write_refusal(stream, req, r, court_id, "none");
             }
         }
-        if (!keep) break;
+        // A local answer left an unread body on the wire: the connection is out of step.
+        if (!keep || (in.body_pending && !in.parser.is_done())) break;
     }
     error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -647,10 +702,10 @@ net::awaitable<void> daemon_state::serve_tunnel(tls_stream& stream, const std::s
                                                 connection_entry& entry) {
     beast::flat_buffer buffer;
     while (!stopping_) {
-        http::request_parser<http::string_body> parser;
+        incoming in;
         entry.busy = false;
-        if (!co_await read_request(stream, buffer, parser, entry)) co_return;
-        auto& req = parser.get();
+        if (!co_await read_request(stream, buffer, in, entry)) co_return;
+        auto& req = in.req;
         auto snap = snap_;
         sync_store_cache();  // the tunnel authenticated once; the store may have changed since
         // Every request's Host must name the CONNECT host exactly (port 443 optional).
@@ -677,7 +732,8 @@ net::awaitable<void> daemon_state::serve_tunnel(tls_stream& stream, const std::s
             }
             req.target(u->target);
         }
-        if (!co_await handle_court_request(stream, req, user, *c, false)) co_return;
+        if (!co_await handle_court_request(stream, buffer, in, user, *c, false)) co_return;
+        if (in.body_pending && !in.parser.is_done()) co_return;  // a refusal left the body unread
     }
 }
 
@@ -741,56 +797,102 @@ net::awaitable<std::size_t> daemon_state::read_body_some(upstream_conn& conn,
     co_return cap - p.get().body().size;
 }
 
+net::awaitable<error_code> daemon_state::read_answer(fetched& f, bool head_request, bool inspect) {
+    auto& lowest = beast::get_lowest_layer(f.conn->stream);
+    auto sent_at = std::chrono::steady_clock::now();
+    error_code ec;
+    // Interim answers (100 Continue, 102, 103) are not the answer: read past them.
+    for (int interim = 0; interim < 8; ++interim) {
+        f.parser = std::make_unique<http::response_parser<http::buffer_body>>();
+        f.parser->body_limit(boost::none);  // bodies are streamed, never held whole (except small HTML)
+        f.parser->header_limit(header_limit);
+        if (head_request) f.parser->skip(true);
+        lowest.expires_after(pool_->timeouts().header);
+        std::size_t n = 0;
+        std::tie(ec, n) = co_await http::async_read_header(f.conn->stream, f.conn->buffer, *f.parser, use_tuple);
+        auto status = f.parser->get().result_int();
+        if (ec || status / 100 != 1 || status == 101) break;
+    }
+    if (!ec && f.parser->get().result_int() / 100 == 1)
+        ec = f.parser->get().result_int() == 101 ? http::error::bad_status : http::error::unexpected_body;
+    if (ec) co_return ec;
+    metrics_.upstream_latency(std::chrono::duration<double>(std::chrono::steady_clock::now() - sent_at).count());
+    auto& res = f.parser->get();
+    if (inspect && !f.parser->is_done() && is_textual(res[http::field::content_type])) {
+        auto len = f.parser->content_length();
+        if (!len || *len <= inspect_limit) {
+            std::array<char, 65536> buf;
+            while (!f.parser->is_done() && f.body.size() < inspect_limit) {
+                auto n = co_await read_body_some(*f.conn, *f.parser, buf.data(), buf.size());
+                f.body.append(buf.data(), n);
+            }
+        }
+    }
+    co_return error_code{};
+}
+
 net::awaitable<daemon_state::fetched> daemon_state::fetch(const std::string& host, std::uint16_t port,
                                                           http::request<http::string_body>& req, bool inspect) {
     for (int attempt = 0;; ++attempt) {
-        auto conn = co_await pool_->acquire(host, port);
-        bool retryable = conn->reused && attempt == 0;  // a pooled connection the peer may have closed
-        auto& lowest = beast::get_lowest_layer(conn->stream);
-        auto sent_at = std::chrono::steady_clock::now();
-        lowest.expires_after(pool_->timeouts().write);
-        auto [wec, wn] = co_await http::async_write(conn->stream, req, use_tuple);
+        fetched f;
+        f.conn = co_await pool_->acquire(host, port);
+        bool retryable = f.conn->reused && attempt == 0;  // a pooled connection the peer may have closed
+        beast::get_lowest_layer(f.conn->stream).expires_after(pool_->timeouts().write);
+        auto [wec, wn] = co_await http::async_write(f.conn->stream, req, use_tuple);
         if (wec) {
             if (retryable) continue;
             throw system_error(wec == beast::error::timeout ? net::error::timed_out : wec, "writing upstream");
         }
-        std::unique_ptr<http::response_parser<http::buffer_body>> p;
-        error_code rec;
-        // Interim answers (100 Continue, 102, 103) are not the answer: read past them.
-        for (int interim = 0; interim < 8; ++interim) {
-            p = std::make_unique<http::response_parser<http::buffer_body>>();
-            p->body_limit(boost::none);  // bodies are streamed, never held whole (except small HTML)
-            p->header_limit(header_limit);
-            if (req.method() == http::verb::head) p->skip(true);
-            lowest.expires_after(pool_->timeouts().header);
-            std::size_t rn = 0;
-            std::tie(rec, rn) = co_await http::async_read_header(conn->stream, conn->buffer, *p, use_tuple);
-            auto status = p->get().result_int();
-            if (rec || status / 100 != 1 || status == 101) break;
-        }
-        if (!rec && p->get().result_int() / 100 == 1)
-            rec = p->get().result_int() == 101 ? http::error::bad_status : http::error::unexpected_body;
+        auto rec = co_await read_answer(f, req.method() == http::verb::head, inspect);
         if (rec) {
             if (retryable && (rec == http::error::end_of_stream || rec == net::error::eof ||
                               rec == net::error::connection_reset || rec == ssl::error::stream_truncated))
                 continue;
             throw system_error(rec == beast::error::timeout ? net::error::timed_out : rec, "reading upstream header");
         }
-        metrics_.upstream_latency(std::chrono::duration<double>(std::chrono::steady_clock::now() - sent_at).count());
-        fetched f{std::move(conn), std::move(p), {}};
-        auto& res = f.parser->get();
-        if (inspect && !f.parser->is_done() && is_textual(res[http::field::content_type])) {
-            auto len = f.parser->content_length();
-            if (!len || *len <= inspect_limit) {
-                std::array<char, 65536> buf;
-                while (!f.parser->is_done() && f.body.size() < inspect_limit) {
-                    auto n = co_await read_body_some(*f.conn, *f.parser, buf.data(), buf.size());
-                    f.body.append(buf.data(), n);
-                }
-            }
-        }
         co_return f;
     }
+}
+
+template <class Stream>
+net::awaitable<daemon_state::fetched> daemon_state::fetch_streamed(const std::string& host, std::uint16_t port,
+                                                                   const http::request<http::string_body>& head,
+                                                                   incoming& in, Stream& client,
+                                                                   beast::flat_buffer& client_buffer) {
+    fetched f;
+    f.conn = co_await pool_->connect(host, port);
+    auto& lowest = beast::get_lowest_layer(f.conn->stream);
+    http::request<http::buffer_body> out{head.base()};
+    // The framing is ours: the length when the client gave one, else chunked.
+    out.erase(http::field::content_length);
+    out.erase(http::field::transfer_encoding);
+    if (auto len = in.parser.content_length()) out.content_length(*len);
+    else out.chunked(true);
+    http::request_serializer<http::buffer_body> sr{out};
+    auto send = [&](const char* data, std::size_t n, bool more) -> net::awaitable<void> {
+        out.body().data = const_cast<char*>(data);
+        out.body().size = n;
+        out.body().more = more;
+        lowest.expires_after(pool_->timeouts().write);
+        auto [ec, written] = co_await http::async_write(f.conn->stream, sr, use_tuple);
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) throw system_error(ec == beast::error::timeout ? net::error::timed_out : ec, "writing upstream");
+    };
+    out.body().data = nullptr;
+    out.body().more = true;
+    lowest.expires_after(pool_->timeouts().write);
+    auto [hec, hn] = co_await http::async_write_header(f.conn->stream, sr, use_tuple);
+    if (hec) throw system_error(hec == beast::error::timeout ? net::error::timed_out : hec, "writing upstream");
+    if (!in.req.body().empty()) co_await send(in.req.body().data(), in.req.body().size(), true);
+    std::array<char, 65536> buf;
+    while (!in.parser.is_done()) {
+        auto n = co_await read_client_body(client, client_buffer, in.parser, buf.data(), buf.size());
+        if (n) co_await send(buf.data(), n, true);
+    }
+    if (!sr.is_done()) co_await send(nullptr, 0, false);
+    auto ec = co_await read_answer(f, head.method() == http::verb::head, true);
+    if (ec) throw system_error(ec == beast::error::timeout ? net::error::timed_out : ec, "reading upstream header");
+    co_return f;
 }
 
 net::awaitable<http::response<http::string_body>> daemon_state::exchange(const std::string& host, std::uint16_t port,
@@ -1041,8 +1143,10 @@ void daemon_state::logout_stale_ecf(const court& c, const std::string& court_pre
 // routing one request
 
 template <class Stream>
-net::awaitable<bool> daemon_state::handle_court_request(Stream& client, http::request<http::string_body>& req,
-                                                        const std::string& user, const court& c, bool path_mode) {
+net::awaitable<bool> daemon_state::handle_court_request(Stream& client, beast::flat_buffer& client_buffer,
+                                                        incoming& in, const std::string& user, const court& c,
+                                                        bool path_mode) {
+    auto& req = in.req;
     auto snap = snap_;
     auto started = std::chrono::steady_clock::now();
     const bool client_wants_keep_alive = req.keep_alive();  // before the upstream request overwrites it
@@ -1136,8 +1240,13 @@ net::awaitable<bool> daemon_state::handle_court_request(Stream& client, http::re
             auto cookie = auth::inject_cookies(client_cookies, ours);
             if (!cookie || has_ctl_breaks(*cookie)) throw refusal_error({502, {}, "the session token is not a valid cookie"});
             req.set(http::field::cookie, *cookie);
-            req.prepare_payload();
-            f = co_await fetch(c.host, 443, req, true);
+            // Not a ?: with two co_awaits (GCC 12 destroys such temporaries twice).
+            if (in.body_pending) {
+                f = co_await fetch_streamed(c.host, 443, req, in, client, client_buffer);
+            } else {
+                req.prepare_payload();
+                f = co_await fetch(c.host, 443, req, true);
+            }
         } catch (const refusal_error& e) {
             refused = e.r;
             outcome = "login_refused";
@@ -1162,10 +1271,13 @@ net::awaitable<bool> daemon_state::handle_court_request(Stream& client, http::re
                 // Expired: log in again and repeat once. The connection's rest is not worth reading.
                 sessions_.invalidate(ticket.key, ticket.token, std::chrono::steady_clock::now());
                 log::event("session_expired", {{"user", user}, {"court", c.id}, {"route", route_name}});
-                continue;
+                // A streamed body is gone and cannot be repeated: the court's answer goes back,
+                // and the next request logs in again.
+                if (!in.body_pending) continue;
+            } else {
+                // A fresh session and still "not logged in": do not loop, say so.
+                rf.session_rejected.insert(c.id);
             }
-            // A fresh session and still "not logged in": do not loop, say so.
-            rf.session_rejected.insert(c.id);
         } else {
             rf.session_rejected.erase(c.id);
             if (d.via == route::pacer && f.parser->is_done() && !f.body.empty()) {
