@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -22,19 +24,7 @@ std::array<unsigned char, 32> key_of(unsigned char fill) {
     return k;
 }
 
-/// A fresh directory under the system temp dir, removed at scope exit.
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::string tmpl = (fs::temp_directory_path() / "courtroute-crypto-XXXXXX").string();
-        if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path = tmpl;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+using test::temp_dir;
 
 std::string read_all(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
@@ -127,7 +117,7 @@ TEST(Crypto, NoncesDiffer) {
 
 TEST(KeyFile, CreatedPrivateWith32BytesAndReused) {
     temp_dir dir;
-    const auto file = dir.path / "secret.key";
+    const auto file = dir.path() / "secret.key";
     const mode_t old = ::umask(0); // creation must not depend on the caller's umask
     auto box1 = secret_box::from_key_file(file, true);
     ::umask(old);
@@ -136,7 +126,7 @@ TEST(KeyFile, CreatedPrivateWith32BytesAndReused) {
     const auto key1 = read_all(file);
     EXPECT_EQ(key1.size(), 32u);
     // No temporary file is left behind.
-    EXPECT_EQ(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()), 1);
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);
 
     auto box2 = secret_box::from_key_file(file, true);
     EXPECT_EQ(read_all(file), key1); // reused, not overwritten
@@ -153,7 +143,7 @@ TEST(KeyFile, CreatedPrivateWith32BytesAndReused) {
 
 TEST(KeyFile, MissingWithoutCreateIsRefused) {
     temp_dir dir;
-    const auto file = dir.path / "absent.key";
+    const auto file = dir.path() / "absent.key";
     try {
         (void)secret_box::from_key_file(file, false);
         FAIL() << "expected crypto_error";
@@ -166,7 +156,7 @@ TEST(KeyFile, MissingWithoutCreateIsRefused) {
 TEST(KeyFile, WrongSizeIsRefused) {
     temp_dir dir;
     for (std::size_t n : {0u, 16u, 31u, 33u, 64u}) {
-        const auto file = dir.path / ("k" + std::to_string(n));
+        const auto file = dir.path() / ("k" + std::to_string(n));
         write_file(file, std::string(n, 'k'), 0600);
         try {
             (void)secret_box::from_key_file(file, true);
@@ -183,7 +173,7 @@ TEST(KeyFile, WrongSizeIsRefused) {
 TEST(KeyFile, GroupOrWorldAccessibleIsRefused) {
     temp_dir dir;
     for (mode_t mode : {0644u, 0640u, 0604u, 0660u, 0606u}) {
-        const auto file = dir.path / "loose.key";
+        const auto file = dir.path() / "loose.key";
         write_file(file, std::string(32, 'k'), mode);
         try {
             (void)secret_box::from_key_file(file, true);
@@ -193,7 +183,7 @@ TEST(KeyFile, GroupOrWorldAccessibleIsRefused) {
         }
         fs::remove(file);
     }
-    const auto ok = dir.path / "tight.key";
+    const auto ok = dir.path() / "tight.key";
     write_file(ok, std::string(32, 'k'), 0400);
     EXPECT_NO_THROW((void)secret_box::from_key_file(ok, false));
 }

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
@@ -31,19 +33,7 @@ std::array<unsigned char, 32> key_of(unsigned char fill) {
 
 store memory_store() { return store(":memory:", secret_box{key_of(1)}); }
 
-/// A fresh directory under the system temp dir, removed at scope exit.
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::string tmpl = (fs::temp_directory_path() / "courtroute-store-XXXXXX").string();
-        if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path = tmpl;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+using test::temp_dir;
 
 mode_t mode_of(const fs::path& p) {
     struct stat st {};
@@ -152,7 +142,7 @@ TEST(StoreUsers, TokenShape) {
 
 TEST(StoreUsers, OnlyTheTokenHashIsStored) {
     temp_dir dir;
-    const auto file = (dir.path / "t.db").string();
+    const auto file = (dir.path() / "t.db").string();
     std::string token;
     {
         store s(file, secret_box{key_of(1)});
@@ -161,7 +151,7 @@ TEST(StoreUsers, OnlyTheTokenHashIsStored) {
     SQLite::Database db(file);
     EXPECT_EQ(db.execAndGet("SELECT token_hash FROM users WHERE name = 'alice'").getString(),
               hex_encode(sha256(token)));
-    EXPECT_EQ(all_bytes_under(dir.path).find(token.substr(4)), std::string::npos);
+    EXPECT_EQ(all_bytes_under(dir.path()).find(token.substr(4)), std::string::npos);
 }
 
 TEST(StoreUsers, DuplicateAndBadNamesRefused) {
@@ -374,7 +364,7 @@ TEST(StoreUsers, RemoveCascades) {
 
 TEST(StoreCrypto, WrongKeyIsAnErrorNotGarbage) {
     temp_dir dir;
-    const auto file = (dir.path / "k.db").string();
+    const auto file = (dir.path() / "k.db").string();
     const std::string pw = "Sup3rSecretPw!";
     {
         store s(file, secret_box{key_of(1)});
@@ -402,7 +392,7 @@ TEST(StoreCrypto, WrongKeyIsAnErrorNotGarbage) {
 
 TEST(StoreCrypto, CiphertextMovedToAnotherUserDoesNotOpen) {
     temp_dir dir;
-    const auto file = (dir.path / "m.db").string();
+    const auto file = (dir.path() / "m.db").string();
     {
         store s(file, secret_box{key_of(1)});
         (void)s.add_user("alice");
@@ -422,7 +412,7 @@ TEST(StoreCrypto, CiphertextMovedToAnotherUserDoesNotOpen) {
 
 TEST(StoreState, EncryptionAtRestAndPermissions) {
     temp_dir tmp;
-    const auto state = tmp.path / "state" / "courtroute";
+    const auto state = tmp.path() / "state" / "courtroute";
     const auto key = state / "secret.key";
     const std::string password = "Pw-7f3c9a1e-do-not-leak";
     const std::string totp = "KRSXG5CTMVRXEZLUKN2XAZLSON2GS3TH";
@@ -488,7 +478,7 @@ TEST(StoreState, EncryptionAtRestAndPermissions) {
 
 TEST(StoreState, TightensExistingStateDirAndDb) {
     temp_dir tmp;
-    const auto state = tmp.path / "loose";
+    const auto state = tmp.path() / "loose";
     fs::create_directory(state);
     ASSERT_EQ(::chmod(state.c_str(), 0755), 0);
     {
@@ -504,13 +494,13 @@ TEST(StoreState, TightensExistingStateDirAndDb) {
 
 TEST(StoreState, LooseKeyFileRefused) {
     temp_dir tmp;
-    const auto key = tmp.path / "secret.key";
+    const auto key = tmp.path() / "secret.key";
     {
         std::ofstream(key, std::ios::binary) << std::string(32, 'k');
     }
     ASSERT_EQ(::chmod(key.c_str(), 0644), 0);
     try {
-        (void)store::open_state(tmp.path / "state", key);
+        (void)store::open_state(tmp.path() / "state", key);
         FAIL() << "expected crypto_error";
     } catch (const crypto_error& e) {
         EXPECT_NE(std::string(e.what()).find(key.string()), std::string::npos) << e.what();
@@ -519,7 +509,7 @@ TEST(StoreState, LooseKeyFileRefused) {
 
 TEST(StoreMigration, V1DatabaseIsUpgradedWithDataPreserved) {
     temp_dir tmp;
-    const auto file = (tmp.path / "old.db").string();
+    const auto file = (tmp.path() / "old.db").string();
     secret_box box{key_of(3)};
     const std::string token = "crt_legacy-token-from-v1";
     {
@@ -592,7 +582,7 @@ TEST(StoreMigration, V1DatabaseIsUpgradedWithDataPreserved) {
 
 TEST(StoreMigration, FreshDatabaseIsCurrent) {
     temp_dir tmp;
-    const auto file = (tmp.path / "new.db").string();
+    const auto file = (tmp.path() / "new.db").string();
     { store s(file, secret_box{key_of(1)}); }
     SQLite::Database db(file);
     EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), store::schema_version);
@@ -601,7 +591,7 @@ TEST(StoreMigration, FreshDatabaseIsCurrent) {
 
 TEST(StoreMigration, NewerVersionRefused) {
     temp_dir tmp;
-    const auto file = (tmp.path / "future.db").string();
+    const auto file = (tmp.path() / "future.db").string();
     { store s(file, secret_box{key_of(1)}); }
     {
         SQLite::Database db(file, SQLite::OPEN_READWRITE);
@@ -613,16 +603,16 @@ TEST(StoreMigration, NewerVersionRefused) {
 
 TEST(StoreMigration, UnopenableDatabaseIsAStoreError) {
     temp_dir tmp;
-    const auto file = (tmp.path / "no-such-dir" / "x.db").string();
+    const auto file = (tmp.path() / "no-such-dir" / "x.db").string();
     expect_store_error([&] { store s(file, secret_box{key_of(1)}); }, file);
-    const auto junk = tmp.path / "junk.db";
+    const auto junk = tmp.path() / "junk.db";
     std::ofstream(junk) << std::string(4096, 'j');
     expect_store_error([&] { store s(junk.string(), secret_box{key_of(1)}); }, junk.string());
 }
 
 TEST(StoreConcurrency, DataVersionSeesOtherConnectionsCommits) {
     temp_dir tmp;
-    const auto file = (tmp.path / "dv.db").string();
+    const auto file = (tmp.path() / "dv.db").string();
     store reader(file, secret_box{key_of(1)});
     store writer(file, secret_box{key_of(1)});
     const auto v0 = reader.data_version();
@@ -637,7 +627,7 @@ TEST(StoreConcurrency, DataVersionSeesOtherConnectionsCommits) {
 
 TEST(StoreConcurrency, ChildProcessWritesWhileParentReads) {
     temp_dir tmp;
-    const auto state = tmp.path / "state";
+    const auto state = tmp.path() / "state";
     const auto key = state / "secret.key";
     {
         // Create schema and key first, then close: no SQLite connection crosses the fork.
