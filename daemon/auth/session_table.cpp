@@ -149,17 +149,13 @@ std::size_t session_table::erase_prefix(std::string_view prefix) {
     return n;
 }
 
-std::vector<std::string> session_table::take_tokens(std::string_view prefix, std::string_view keep_prefix) {
-    std::vector<std::string> tokens;
-    for (auto it = entries_.lower_bound(prefix); it != entries_.end() && it->first.starts_with(prefix);) {
-        if (it->first.starts_with(keep_prefix)) {
-            ++it;
-            continue;
-        }
-        if (!it->second.token.empty()) tokens.push_back(std::move(it->second.token));
-        it = entries_.erase(it);
-    }
-    return tokens;
+std::optional<std::string> session_table::take_token(std::string_view key) {
+    auto it = entries_.find(key);
+    if (it == entries_.end() || it->second.in_flight) return std::nullopt;
+    std::optional<std::string> token;
+    if (!it->second.token.empty()) token = std::move(it->second.token);
+    entries_.erase(it);
+    return token;
 }
 
 std::size_t session_table::prune(time_point now) {

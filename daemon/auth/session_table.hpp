@@ -118,9 +118,9 @@ public:
 
     /// Forgets every key starting with `prefix` (a removed user, a replaced credential). Returns the count.
     std::size_t erase_prefix(std::string_view prefix);
-    /// Forgets every key starting with `prefix` but not with `keep_prefix` (the sessions of a
-    /// replaced credential) and returns their live tokens, so the caller can log them out.
-    [[nodiscard]] std::vector<std::string> take_tokens(std::string_view prefix, std::string_view keep_prefix);
+    /// Forgets `key` (its credential was replaced or removed) and returns its session token,
+    /// if it held one, so the caller can log it out. A login in flight is left alone.
+    [[nodiscard]] std::optional<std::string> take_token(std::string_view key);
 
     /// Forgets keys with nothing worth keeping at `now`: expired sessions and ended backoffs.
     /// Failed keys stay (they are what stops a rejected login from being repeated). Returns the count.

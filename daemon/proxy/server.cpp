@@ -190,8 +190,11 @@ private:
     net::awaitable<auth::login_outcome> login_pacer(const snapshot& snap, const pacer_login& cred,
                                                     const std::string& client_code);
     net::awaitable<auth::login_outcome> login_cmecf(const court& c, const ecf_login& cred);
-    void logout_stale(const std::string& user, const std::string& live_prefix, const std::string& user_prefix);
-    void logout_stale_ecf(const court& c, const std::string& court_prefix, const std::string& live_key);
+    /// Drops and logs out every session whose credential was replaced or removed (a user
+    /// removed, `pacer set` / `ecf set` again, a CM/ECF login deleted by `link`).
+    void reconcile_sessions();
+    /// Ends one upstream session in the background: PACER's logout, or the court's login.pl?logout.
+    void spawn_logout(std::string court_host, std::string token);
 
     struct fetched {
         std::unique_ptr<upstream_conn> conn;
@@ -246,7 +249,6 @@ private:
     metrics metrics_;
     auth::session_table sessions_;
     std::map<std::string, std::shared_ptr<net::steady_timer>> login_waiters_;
-    std::map<std::string, std::string> last_pacer_prefix_; ///< user or court prefix -> live key prefix: to log out replaced ones
     std::map<std::string, runtime_facts> runtime_;
     std::int64_t store_version_ = -1;
     std::map<std::string, cached_user, std::less<>> user_cache_;
@@ -1007,15 +1009,11 @@ net::awaitable<daemon_state::session_ticket> daemon_state::obtain_session(const 
         if (via == route::pacer) {
             pacer = stored.pacer;
             if (!pacer) throw refusal_error({403, {}, "no PACER login is stored for " + user});
-            std::string prefix = "pacer|" + user + "|" + std::to_string(pacer->revision) + "|";
-            logout_stale(user, prefix, "pacer|" + user + "|");
-            key = prefix + client_code;
+            key = "pacer|" + user + "|" + std::to_string(pacer->revision) + "|" + client_code;
         } else {
             if (auto it = stored.ecf.find(c.id); it != stored.ecf.end()) ecf = it->second;
             if (!ecf) throw refusal_error({403, {}, "no CM/ECF login is stored for " + user + " at " + c.id});
-            std::string court_prefix = "ecf|" + user + "|" + c.id + "|";
-            key = court_prefix + std::to_string(ecf->revision);
-            logout_stale_ecf(c, court_prefix, key);
+            key = "ecf|" + user + "|" + c.id + "|" + std::to_string(ecf->revision);
         }
         auto now = std::chrono::steady_clock::now();
         auto got = sessions_.acquire(key, now);
@@ -1089,54 +1087,65 @@ net::awaitable<daemon_state::session_ticket> daemon_state::obtain_session(const 
     }
 }
 
-void daemon_state::logout_stale(const std::string& user, const std::string& live_prefix,
-                                const std::string& user_prefix) {
-    auto& last = last_pacer_prefix_[user];
-    if (last == live_prefix) return;
-    last = live_prefix;
-    // The credential was replaced: drop the old sessions and log them out at PACER.
-    auto tokens = sessions_.take_tokens(user_prefix, live_prefix);
-    auto url = parse_url(snap_->cfg.pacer_logout_url);
-    if (!url) return;
-    for (auto& token : tokens) {
-        net::co_spawn(
-            io_,
-            [this, url = *url, token]() -> net::awaitable<void> {
-                http::request<http::string_body> req{http::verb::post, url.target, 11};
-                req.set(http::field::content_type, "application/json");
-                req.set(http::field::accept, "application/json");
-                req.body() = auth::pacer_logout_body(token);
-                try {
-                    auto res = co_await exchange(url.host, url.port, std::move(req));
-                    log::event("logout", {{"kind", "pacer"}, {"status", std::to_string(res.result_int())}});
-                } catch (const std::exception& e) {
-                    log::event("logout_failed", {{"kind", "pacer"}, {"error", e.what()}});
-                }
-            },
-            log_failure("logout"));
+void daemon_state::reconcile_sessions() {
+    // Keys are "pacer|USER|REVISION|CLIENTCODE" and "ecf|USER|COURT|REVISION" (obtain_session).
+    for (auto& info : sessions_.snapshot(std::chrono::steady_clock::now())) {
+        if (info.state == auth::session_state::logging_in) continue;
+        std::vector<std::string> part;
+        for (std::size_t pos = 0;;) {
+            auto bar = info.key.find('|', pos);
+            part.emplace_back(info.key.substr(pos, bar == std::string::npos ? std::string::npos : bar - pos));
+            if (bar == std::string::npos) break;
+            pos = bar + 1;
+        }
+        if (part.size() != 4) continue;
+        const auto& stored = cached(part[1]);
+        std::string host;  // empty: PACER
+        bool current = false;
+        if (part[0] == "pacer") {
+            current = stored.pacer && std::to_string(stored.pacer->revision) == part[2];
+        } else {
+            auto it = stored.ecf.find(part[2]);
+            current = it != stored.ecf.end() && std::to_string(it->second.revision) == part[3];
+            const court* c = snap_->reg->find_id(part[2]);
+            if (!c) continue;  // a court gone from the registry: nowhere to log out
+            host = c->host;
+        }
+        if (current) continue;
+        log::event("session_dropped", {{"user", part[1]}, {"kind", part[0]}, {"reason", "credential replaced or removed"}});
+        if (auto token = sessions_.take_token(info.key)) spawn_logout(std::move(host), std::move(*token));
     }
 }
 
-void daemon_state::logout_stale_ecf(const court& c, const std::string& court_prefix, const std::string& live_key) {
-    auto& last = last_pacer_prefix_[court_prefix];
-    if (last == live_key) return;
-    last = live_key;
-    // The court's CM/ECF login was replaced: end the old session at that court only.
-    for (auto& token : sessions_.take_tokens(court_prefix, live_key)) {
-        net::co_spawn(
-            io_,
-            [this, host = c.host, token]() -> net::awaitable<void> {
-                http::request<http::string_body> req{http::verb::get, "/cgi-bin/login.pl?logout", 11};
+void daemon_state::spawn_logout(std::string court_host, std::string token) {
+    net::co_spawn(
+        io_,
+        [this, court_host = std::move(court_host), token = std::move(token)]() -> net::awaitable<void> {
+            std::string host = court_host;
+            std::uint16_t port = 443;
+            http::request<http::string_body> req{http::verb::get, "/cgi-bin/login.pl?logout", 11};
+            if (court_host.empty()) {
+                auto url = parse_url(snap_->cfg.pacer_logout_url);
+                if (!url) co_return;
+                host = url->host;
+                port = url->port;
+                req.method(http::verb::post);
+                req.target(url->target);
+                req.set(http::field::content_type, "application/json");
+                req.set(http::field::accept, "application/json");
+                req.body() = auth::pacer_logout_body(token);
+            } else {
                 req.set(http::field::cookie, "PacerSession=" + token);
-                try {
-                    auto res = co_await exchange(host, 443, std::move(req));
-                    log::event("logout", {{"kind", "cmecf"}, {"host", host}, {"status", std::to_string(res.result_int())}});
-                } catch (const std::exception& e) {
-                    log::event("logout_failed", {{"kind", "cmecf"}, {"host", host}, {"error", e.what()}});
-                }
-            },
-            log_failure("logout"));
-    }
+            }
+            auto kind = court_host.empty() ? "pacer" : "cmecf";
+            try {
+                auto res = co_await exchange(host, port, std::move(req));
+                log::event("logout", {{"kind", kind}, {"host", host}, {"status", std::to_string(res.result_int())}});
+            } catch (const std::exception& e) {
+                log::event("logout_failed", {{"kind", kind}, {"host", host}, {"error", e.what()}});
+            }
+        },
+        log_failure("logout"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1341,6 +1350,7 @@ void daemon_state::sync_store_cache() {
     store_version_ = version;
     user_cache_.clear();
     token_cache_.clear();
+    reconcile_sessions();
 }
 
 const daemon_state::cached_user& daemon_state::cached(const std::string& user) {

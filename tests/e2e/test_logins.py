@@ -27,6 +27,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import harness  # noqa: E402
+import requests  # noqa: E402  (Debian's python3-requests)
 from harness import Daemon, SecretWatch, Simulator, curl, sim_curl  # noqa: E402
 from sim.sim import random_totp_secret  # noqa: E402
 
@@ -793,6 +794,32 @@ class LoginTest(unittest.TestCase):
         self.assertEqual(gone.status, 200)
         self.assertNotIn(LOGOUT_MARK, gone.text)
         self.assertIn("login.jsf", gone.text)
+
+    def test_replacing_cmecf_credential_logs_out_at_that_court(self):
+        user, token = self.user()
+        login, pw = self.ecf_account("nvb")
+        self.ecf_set(user, "nvb", login, pw)
+        s = self.client(user, token)
+        r, e = self.echo(s, "nvb")
+        old = e["cookies"]["PacerSession"]
+        self.ecf_set(user, "nvb", login, pw)
+        r, e = self.echo(s, "nvb")
+        self.assertNotEqual(e["cookies"]["PacerSession"], old)
+        self.assertEqual(len(self.ecf_attempts(login)), 2)
+        self.wait_until(lambda: any(lo.court == "nvb" and lo.login == login for lo in list(self.sim.court_logouts)),
+                        timeout=3, what="login.pl?logout of the old nvb session")
+
+    def test_removing_a_user_logs_out_its_sessions(self):
+        user, token = self.user()
+        login, pw = self.pacer_account()
+        self.pacer_set(user, login, pw)
+        self.echo(self.client(user, token), "azb")
+        self.cli(self.d, ["user", "remove", user])
+        self.status()  # the daemon notices store changes on its next request; this is one
+        self.wait_until(lambda: any(lo.login == login and lo.known for lo in list(self.sim.pacer_logouts)),
+                        timeout=3, what="PACER logout of the removed user's session")
+        with self.assertRaises(requests.exceptions.ProxyError):  # the token died with the user: 407
+            self.client(user, token).get("https://%s/echo" % self.sim.courts["azb"].host, timeout=10)
 
     # ------------------------------------------------------------------ link verification
 

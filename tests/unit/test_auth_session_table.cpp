@@ -208,3 +208,18 @@ TEST(SessionTable, EraseSnapshotPrune) {
     EXPECT_EQ(t.prune(t0 + 31min), 2u); // both idle-expired
     EXPECT_TRUE(t.snapshot(t0 + 31min).empty());
 }
+
+TEST(SessionTable, TakeTokenHandsBackALiveTokenOnceAndSparesLoginsInFlight) {
+    session_table t;
+    login(t, "pacer|alice|3|", "tok-live", t0);
+    auto token = t.take_token("pacer|alice|3|");
+    ASSERT_TRUE(token);
+    EXPECT_EQ(*token, "tok-live");
+    EXPECT_FALSE(t.find("pacer|alice|3|", t0));
+    EXPECT_FALSE(t.take_token("pacer|alice|3|"));  // gone: nothing twice
+
+    auto pending = t.acquire("ecf|alice|azb|4", t0);
+    ASSERT_EQ(pending.what, action::login);
+    EXPECT_FALSE(t.take_token("ecf|alice|azb|4"));  // its driver still owns it
+    EXPECT_TRUE(t.complete("ecf|alice|azb|4", pending.attempt, ok("tok-ecf"), t0));
+}
