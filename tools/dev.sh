@@ -5,16 +5,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(
-  build-essential cmake ninja-build pkg-config git ca-certificates curl openssl
+# What building and running need; the tests also need real clients, openssl for test
+# certificates, systemd-analyze for the unit, and dpkg-dev/lintian for the package.
+build_packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
   libboost1.81-dev libboost-json1.81-dev libssl-dev libtomlplusplus-dev
   libsqlitecpp-dev libsqlite3-dev libgtest-dev libgmock-dev libsystemd-dev
-  python3 python3-requests systemd dpkg-dev lintian
 )
+test_packages=(curl openssl python3 python3-requests systemd dpkg-dev lintian)
 
 install_packages() {
   local missing=()
-  for p in "${packages[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -31,12 +33,12 @@ build() {
 
 case "${1:-}" in
   run)
-    install_packages
+    install_packages "${build_packages[@]}"
     build
     exec build/daemon/courtrouted --config config/local.toml
     ;;
   test)
-    install_packages
+    install_packages "${build_packages[@]}" "${test_packages[@]}"
     build
     ctest --test-dir build --output-on-failure -j2 --timeout 300
     ;;
