@@ -286,7 +286,7 @@ private:
     void read_resolve(const toml::node& n) {
         const auto* t = n.as_table();
         if (!t) {
-            error(n.source(), "[upstream] resolve must be a table of \"host:port\" = \"ip:port\", not " +
+            error(n.source(), "[upstream] resolve must be a table of \"host:port\" = \"host:port\", not " +
                                   std::string(toml_type_name(n)));
             return;
         }
@@ -302,16 +302,17 @@ private:
             const auto* s = value.as_string();
             if (!s) {
                 error(value.source(), "[upstream] resolve value for '" + printable(key.str()) +
-                                          "' must be a string \"ip:port\", not " + std::string(toml_type_name(value)));
+                                          "' must be a string \"host:port\", not " + std::string(toml_type_name(value)));
                 ok = false;
                 continue;
             }
+            // An address (as curl --resolve takes) or a name resolved when connecting
+            // (as curl --connect-to takes): "localhost:8443" is as good as "127.0.0.1:8443".
             endpoint to;
             auto p = endpoint_problem(s->get(), to);
-            if (p.empty() && !is_ip_literal(to.host)) p = "'" + printable(to.host) + "' is not an IP address";
             if (!p.empty()) {
                 error(value.source(), "[upstream] resolve value '" + printable(s->get()) + "' for '" +
-                                          printable(key.str()) + "' is not ip:port: " + p);
+                                          printable(key.str()) + "' is not host:port: " + p);
                 ok = false;
                 continue;
             }

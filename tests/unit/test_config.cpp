@@ -117,7 +117,7 @@ logout_url = "https://qa-login.uscourts.gov:8443/services/cso-logout"
 
 [upstream]
 ca_file = "/etc/ssl/extra.pem"
-resolve = { "ECF.AZB.uscourts.gov:443" = "127.0.0.1:8443", "pacer.login.uscourts.gov:443" = "[::1]:9443" }
+resolve = { "ECF.AZB.uscourts.gov:443" = "127.0.0.1:8443", "pacer.login.uscourts.gov:443" = "[::1]:9443", "ecf.azd.uscourts.gov:443" = "localhost:7443" }
 
 [policy]
 unlinked_nextgen = "block"
@@ -136,7 +136,8 @@ anonymous_user = "alice"
     EXPECT_EQ(s.pacer_auth_url, "https://qa-login.uscourts.gov/services/cso-auth");
     EXPECT_EQ(s.pacer_logout_url, "https://qa-login.uscourts.gov:8443/services/cso-logout");
     EXPECT_EQ(s.upstream_ca_file, fs::path("/etc/ssl/extra.pem"));
-    ASSERT_EQ(s.upstream_resolve.size(), 2u);
+    ASSERT_EQ(s.upstream_resolve.size(), 3u);
+    EXPECT_EQ(s.upstream_resolve.at("ecf.azd.uscourts.gov:443").to_string(), "localhost:7443") << "names are fine too";
     ASSERT_TRUE(s.upstream_resolve.count("ecf.azb.uscourts.gov:443")) << "keys are stored lower-case";
     EXPECT_EQ(s.upstream_resolve.at("ecf.azb.uscourts.gov:443").to_string(), "127.0.0.1:8443");
     EXPECT_EQ(s.upstream_resolve.at("pacer.login.uscourts.gov:443").host, "::1");
@@ -272,10 +273,9 @@ TEST(Config, BadSnippetsReportLineAndColumn) {
         {"[upstream]\nresolve = \"x\"\n", 2, 11, "[upstream] resolve must be a table"},
         {"[upstream]\nresolve = { \"ecf.azb.uscourts.gov\" = \"127.0.0.1:8443\" }\n", 2, 13,
          "resolve key 'ecf.azb.uscourts.gov' is not host:port"},
-        {"[upstream]\nresolve = { \"ecf.azb.uscourts.gov:443\" = \"localhost:8443\" }\n", 2, 42,
-         "'localhost' is not an IP address"},
-        {"[upstream]\nresolve = { \"ecf.azb.uscourts.gov:443\" = \"127.0.0.1\" }\n", 2, 42, "is not ip:port"},
-        {"[upstream]\nresolve = { \"a.b:443\" = 8443 }\n", 2, 25, "must be a string \"ip:port\", not an integer"},
+        {"[upstream]\nresolve = { \"ecf.azb.uscourts.gov:443\" = \"bad_host:8443\" }\n", 2, 42, "is not host:port"},
+        {"[upstream]\nresolve = { \"ecf.azb.uscourts.gov:443\" = \"127.0.0.1\" }\n", 2, 42, "is not host:port"},
+        {"[upstream]\nresolve = { \"a.b:443\" = 8443 }\n", 2, 25, "must be a string \"host:port\", not an integer"},
         {"[upstream]\nresolve = { \"A.b:443\" = \"127.0.0.1:1\", \"a.B:443\" = \"127.0.0.1:2\" }\n", 2, 40,
          "lists 'a.b:443' twice"},
         // syntax errors come from the parser, at its position
