@@ -515,17 +515,7 @@ std::vector<ecf_login> store::ecf_logins(const std::string& user) const {
 }
 
 bool store::remove_ecf(const std::string& user, const std::string& court) {
-    check_user_name(user);
-    check_court(court);
-    return guarded(file_, [&] {
-        SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-        SQLite::Statement st(*db_, "DELETE FROM ecf_logins WHERE user = ? AND court = ?");
-        st.bind(1, user);
-        st.bind(2, court);
-        const bool removed = st.exec() > 0;
-        tx.commit();
-        return removed;
-    });
+    return delete_user_court("DELETE FROM ecf_logins WHERE user = ? AND court = ?", user, court);
 }
 
 void store::mark_ecf(const std::string& user, const std::string& court, std::int64_t revision,
@@ -574,11 +564,15 @@ void store::record_link(const std::string& user, const std::string& court) {
 }
 
 bool store::remove_link(const std::string& user, const std::string& court) {
+    return delete_user_court("DELETE FROM links WHERE user = ? AND court = ?", user, court);
+}
+
+bool store::delete_user_court(const char* sql, const std::string& user, const std::string& court) {
     check_user_name(user);
     check_court(court);
     return guarded(file_, [&] {
         SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-        SQLite::Statement st(*db_, "DELETE FROM links WHERE user = ? AND court = ?");
+        SQLite::Statement st(*db_, sql);
         st.bind(1, user);
         st.bind(2, court);
         const bool removed = st.exec() > 0;

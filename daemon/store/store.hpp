@@ -131,6 +131,8 @@ public:
     [[nodiscard]] std::int64_t data_version() const;
 
 private:
+    /// Runs `sql` (a DELETE with user and court parameters) in its own transaction; true when a row went.
+    bool delete_user_court(const char* sql, const std::string& user, const std::string& court);
     /// Brings the schema to `schema_version` (creating it on an empty database).
     void migrate();
 
