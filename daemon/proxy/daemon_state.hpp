@@ -79,9 +79,16 @@ struct refusal_error : std::exception {
     const char* what() const noexcept override { return "refused"; }
 };
 
-inline std::string status_line(const snapshot& s, std::size_t users, std::size_t warnings) {
-    return std::to_string(s.reg->courts().size()) + " courts, " + std::to_string(users) + " users, " +
-           std::to_string(warnings) + " warnings";
+/// The session table's key for a user's PACER session under one client code. It carries the
+/// credential's revision, so a replaced credential never meets its old session; the layout
+/// ("pacer|USER|REVISION|CODE") is what `reconcile_sessions` parses.
+inline std::string pacer_session_key(const std::string& user, std::int64_t revision, const std::string& client_code) {
+    return "pacer|" + user + "|" + std::to_string(revision) + "|" + client_code;
+}
+
+/// The key for a user's session at one legacy court: "ecf|USER|COURT|REVISION".
+inline std::string ecf_session_key(const std::string& user, const std::string& court, std::int64_t revision) {
+    return "ecf|" + user + "|" + court + "|" + std::to_string(revision);
 }
 
 /// The completion handler of every co_spawn: a coroutine that ends with an exception says so
@@ -231,6 +238,8 @@ private:
 
     std::string status_json();
     std::vector<user_facts> all_user_facts();
+    /// "N courts, N users, N warnings": the STATUS= line for the service manager.
+    std::string summary_line();
     user_facts facts_for(const std::string& user);
     std::optional<std::string> authenticate(const http::request<http::string_body>& req, bool bearer);
 

@@ -40,8 +40,7 @@ void daemon_state::start(std::shared_ptr<const snapshot> snap) {
             }
         },
         log_failure("signals"));
-    auto facts = all_user_facts();
-    auto line = status_line(*snap_, facts.size(), compute_warnings(*snap_->reg, facts, today(), unix_now()).size());
+    auto line = summary_line();
     log::event("listening", {{"address", snap_->cfg.listen_proxy.to_string()},
                              {"courts", std::to_string(snap_->reg->courts().size())},
                              {"ca", ca_->cert_path().string()}});
@@ -103,8 +102,7 @@ void daemon_state::reload() {
             log::event("reload_failed", {{"error", e.what()}, {"outcome", "old config stays in force"}});
         }
     }
-    auto facts = all_user_facts();
-    notify::ready(status_line(*snap_, facts.size(), compute_warnings(*snap_->reg, facts, today(), unix_now()).size()));
+    notify::ready(summary_line());
 }
 
 void daemon_state::begin_stop() {

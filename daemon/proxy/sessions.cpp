@@ -133,11 +133,11 @@ net::awaitable<daemon_state::session_ticket> daemon_state::obtain_session(const 
         if (via == route::pacer) {
             pacer = stored.pacer;
             if (!pacer) throw refusal_error({403, {}, "no PACER login is stored for " + user});
-            key = "pacer|" + user + "|" + std::to_string(pacer->revision) + "|" + client_code;
+            key = pacer_session_key(user, pacer->revision, client_code);
         } else {
             if (auto it = stored.ecf.find(c.id); it != stored.ecf.end()) ecf = it->second;
             if (!ecf) throw refusal_error({403, {}, "no CM/ECF login is stored for " + user + " at " + c.id});
-            key = "ecf|" + user + "|" + c.id + "|" + std::to_string(ecf->revision);
+            key = ecf_session_key(user, c.id, ecf->revision);
         }
         auto now = std::chrono::steady_clock::now();
         auto got = sessions_.acquire(key, now);
@@ -212,7 +212,7 @@ net::awaitable<daemon_state::session_ticket> daemon_state::obtain_session(const 
 }
 
 void daemon_state::reconcile_sessions() {
-    // Keys are "pacer|USER|REVISION|CLIENTCODE" and "ecf|USER|COURT|REVISION" (obtain_session).
+    // Keys as pacer_session_key and ecf_session_key build them.
     for (auto& info : sessions_.snapshot(std::chrono::steady_clock::now())) {
         if (info.state == auth::session_state::logging_in) continue;
         std::vector<std::string> part;
@@ -299,7 +299,7 @@ user_facts daemon_state::facts_for(const std::string& user) {
     if (f.pacer) {
         // The default client code's session is the one status reports.
         auto now = std::chrono::steady_clock::now();
-        auto key = "pacer|" + user + "|" + std::to_string(f.pacer->revision) + "|" + f.pacer->client_code;
+        auto key = pacer_session_key(user, f.pacer->revision, f.pacer->client_code);
         if (auto info = sessions_.find(key, now); info && info->state == auth::session_state::live && info->expires)
             f.runtime.pacer_expires_at =
                 unix_now() + std::chrono::duration_cast<std::chrono::seconds>(*info->expires - now).count();
@@ -310,8 +310,14 @@ user_facts daemon_state::facts_for(const std::string& user) {
 std::vector<user_facts> daemon_state::all_user_facts() {
     std::vector<user_facts> out;
     for (auto& u : db_->users()) out.push_back(facts_for(u.name));
-    // Names seen at run time but not in the store (anonymous_user) still get their facts.
     return out;
+}
+
+std::string daemon_state::summary_line() {
+    auto facts = all_user_facts();
+    auto warnings = compute_warnings(*snap_->reg, facts, today(), unix_now());
+    return std::to_string(snap_->reg->courts().size()) + " courts, " + std::to_string(facts.size()) + " users, " +
+           std::to_string(warnings.size()) + " warnings";
 }
 
 std::string daemon_state::status_json() {
