@@ -535,10 +535,15 @@ class AdminWrapperTest(unittest.TestCase):
         os.chmod(self.key, 0o600)
         self.runtime = os.path.join(self.tmp, "run")
         os.mkdir(self.runtime, 0o755)
+        # The service user runs the CLI, as from /usr/bin once packaged: the checkout may sit
+        # under a directory it cannot enter (mktemp -d makes 0700 ones), so use a copy.
+        self.cli = os.path.join(self.tmp, "courtroute")
+        shutil.copy2(COURTROUTE, self.cli)
+        os.chmod(self.cli, 0o755)
 
     def admin(self, args, key=None):
         env = clean_env({"COURTROUTE_ADMIN_USER": self.USER, "COURTROUTE_KEY": key or self.key,
-                         "COURTROUTE_CONFIG": self.config, "COURTROUTE_CLI": COURTROUTE,
+                         "COURTROUTE_CONFIG": self.config, "COURTROUTE_CLI": self.cli,
                          "COURTROUTE_RUNTIME": self.runtime})
         return run(["sh", ADMIN] + args, env=env, stdin=subprocess.DEVNULL, timeout=60)
 
