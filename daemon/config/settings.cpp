@@ -223,7 +223,26 @@ private:
                    if (auto p = endpoint_problem(*s, ep); !p.empty())
                        error(n.source(), "[listen] proxy '" + printable(*s) + "' is not host:port: " + p);
                    else out_.listen_proxy = ep;
-               }}});
+               }},
+              {"threads", [&](const toml::node& n) { integer_key(n, "[listen] threads", 0, 256, out_.listen_threads); }},
+              {"max_connections",
+               [&](const toml::node& n) { integer_key(n, "[listen] max_connections", 1, 1'000'000, out_.max_connections); }}});
+    }
+
+    /// An integer key within [lo, hi].
+    template <typename T>
+    void integer_key(const toml::node& node, std::string_view what, std::int64_t lo, std::int64_t hi, T& out) {
+        const auto* v = node.as_integer();
+        if (!v) {
+            error(node.source(), std::string(what) + " must be an integer, not " + std::string(toml_type_name(node)));
+            return;
+        }
+        if (v->get() < lo || v->get() > hi) {
+            error(node.source(), std::string(what) + " " + std::to_string(v->get()) + " is out of range " +
+                                     std::to_string(lo) + "-" + std::to_string(hi));
+            return;
+        }
+        out = static_cast<T>(v->get());
     }
 
     void read_registry(const toml::table& t) {

@@ -36,6 +36,8 @@ enum class other_hosts_policy {
 struct settings {
     std::filesystem::path source;                     ///< the file loaded; empty for built-in defaults
     endpoint listen_proxy{"127.0.0.1", 3128};         ///< [listen] proxy
+    unsigned listen_threads = 0;                      ///< [listen] threads; 0 = one per core
+    std::size_t max_connections = 4096;               ///< [listen] max_connections; beyond: 503
     std::vector<std::filesystem::path> registry_dirs{ ///< [registry] dirs, in override order
         "/usr/share/courtroute/courts.d", "/etc/courtroute/courts.d"};
     std::filesystem::path state_dir = "/var/lib/courtroute"; ///< [state] dir

@@ -101,6 +101,8 @@ TEST(Config, EveryKeyParsed) {
     temp_dir dir;
     auto r = load_text(dir, R"([listen]
 proxy = "[::1]:8080"
+threads = 3
+max_connections = 100
 
 [registry]
 dirs = ["/opt/courts.d", "/srv/more.d"]
@@ -128,6 +130,8 @@ anonymous_user = "alice"
     const auto& s = r.value;
     EXPECT_EQ(s.listen_proxy.host, "::1");
     EXPECT_EQ(s.listen_proxy.port, 8080);
+    EXPECT_EQ(s.listen_threads, 3u);
+    EXPECT_EQ(s.max_connections, 100u);
     EXPECT_EQ(s.registry_dirs, (std::vector<fs::path>{"/opt/courts.d", "/srv/more.d"}));
     EXPECT_EQ(s.state_dir, fs::path("/srv/state"));
     EXPECT_EQ(s.key_file, fs::path("/run/keys/cr.key"));
@@ -259,6 +263,9 @@ TEST(Config, BadSnippetsReportLineAndColumn) {
         {"[listen]\nproxy = \"127.0.0.1:70000\"\n", 2, 9, "port 70000 is out of range 1-65535"},
         {"[listen]\nproxy = \"127.0.0.1:0\"\n", 2, 9, "port 0 is out of range"},
         {"[listen]\nproxy = \"127.0.0.1:http\"\n", 2, 9, "port 'http' is not a number"},
+        {"[listen]\nthreads = -1\n", 2, 11, "[listen] threads -1 is out of range 0-256"},
+        {"[listen]\nthreads = \"4\"\n", 2, 11, "[listen] threads must be an integer, not a string"},
+        {"[listen]\nmax_connections = 0\n", 2, 19, "[listen] max_connections 0 is out of range 1-1000000"},
         // bad URLs
         {"[pacer]\nauth_url = \"http://pacer.login.uscourts.gov/x\"\n", 2, 12, "must be an https:// URL"},
         {"[pacer]\nlogout_url = \"https:///x\"\n", 2, 14, "has no host"},
