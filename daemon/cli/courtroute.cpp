@@ -392,8 +392,8 @@ int cmd_pacer(context& ctx, std::span<const std::string> args) {
     const auto login = a.value("--login");
     require_login(login, "pacer set");
     const std::string client_code = a.value("--client-code").value_or("");
-    if (!printable(client_code) || client_code.size() > 64)
-        throw usage_error("--client-code must be at most 64 printable ASCII characters");
+    if (!client_code.empty() && !valid_client_code(client_code))
+        throw usage_error("--client-code must be " + std::string(client_code_rule) + " (PACER's rule)");
 
     // Everything that can fail without the secret is checked before anyone types it.
     ctx.require_user(user);

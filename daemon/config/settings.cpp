@@ -16,6 +16,7 @@
 
 #include "config/toml_support.hpp"
 #include "core/text.hpp"
+#include "core/url.hpp"
 
 namespace courtroute {
 
@@ -33,113 +34,24 @@ std::string endpoint::to_string() const {
 
 namespace {
 
-bool is_ipv4(std::string_view host) {
-    if (host.empty() || host.size() > 15) return false;
-    std::string copy(host); // inet_pton needs a NUL-terminated string
-    in_addr addr{};
-    return inet_pton(AF_INET, copy.c_str(), &addr) == 1;
-}
-
-bool is_ipv6(std::string_view host) {
-    if (host.empty() || host.size() > 45) return false;
-    std::string copy(host);
-    in6_addr addr{};
-    return inet_pton(AF_INET6, copy.c_str(), &addr) == 1;
-}
-
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-/// Makes a value from an input file safe to quote in a one-line message.
-std::string printable(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (char c : s) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
-    return out;
-}
-
-/// Parses a port number; empty string on success, else why not.
-std::string port_problem(std::string_view text, std::uint16_t& port) {
-    if (text.empty()) return "the port is missing";
-    if (text.size() > 5 || !std::all_of(text.begin(), text.end(), is_digit))
-        return "port '" + printable(text) + "' is not a number";
-    unsigned value = 0;
-    for (char c : text) value = value * 10 + static_cast<unsigned>(c - '0');
-    if (value < 1 || value > 65535) return "port " + std::to_string(value) + " is out of range 1-65535";
-    port = static_cast<std::uint16_t>(value);
-    return {};
-}
-
 /// Parses `host:port` / `[v6]:port`; empty string on success, else why not.
 std::string endpoint_problem(std::string_view text, endpoint& out) {
-    if (text.empty()) return "it is empty";
-    std::string_view host;
-    std::string_view port_text;
-    if (text.front() == '[') {
-        auto close = text.find(']');
-        if (close == std::string_view::npos) return "the IPv6 address lacks its closing ']'";
-        host = text.substr(1, close - 1);
-        if (!is_ipv6(host)) return "'" + printable(host) + "' is not an IPv6 address";
-        auto rest = text.substr(close + 1);
-        if (rest.empty() || rest.front() != ':') return "the ':port' is missing";
-        port_text = rest.substr(1);
-    } else {
-        auto colon = text.rfind(':');
-        if (colon == std::string_view::npos) return "the ':port' is missing";
-        host = text.substr(0, colon);
-        if (host.find(':') != std::string_view::npos) return "an IPv6 address must be written in brackets, as [::1]:3128";
-        if (host.empty()) return "the host is missing";
-        if (!is_ipv4(host) && !is_host_name(host))
-            return "'" + printable(host) + "' is not a valid host name or IPv4 address";
-        port_text = text.substr(colon + 1);
-    }
-    std::uint16_t port = 0;
-    if (auto p = port_problem(port_text, port); !p.empty()) return p;
-    out.host = std::string(host);
-    out.port = port;
+    std::string problem;
+    auto a = parse_authority(text, port_rule::required, &problem);
+    if (!a) return problem;
+    out.host = a->host;
+    out.port = a->port;
     return {};
 }
 
 /// Checks an `https://host[:port][/path]` URL; empty string on success, else why not.
 std::string url_problem(std::string_view url) {
-    constexpr std::string_view scheme = "https://";
-    if (url.size() < scheme.size() || !iequals(url.substr(0, scheme.size()), scheme))
-        return "must be an https:// URL";
-    auto rest = url.substr(scheme.size());
-    auto authority = rest.substr(0, rest.find_first_of("/?#"));
-    if (authority.empty()) return "has no host";
-    if (authority.find('@') != std::string_view::npos) return "must not contain user information";
-    std::string_view host = authority;
-    std::string_view port_text;
-    bool has_port = false;
-    if (authority.front() == '[') {
-        auto close = authority.find(']');
-        if (close == std::string_view::npos) return "has an IPv6 host without its closing ']'";
-        host = authority.substr(1, close - 1);
-        if (!is_ipv6(host)) return "has a bad IPv6 host '" + printable(host) + "'";
-        auto after = authority.substr(close + 1);
-        if (!after.empty()) {
-            if (after.front() != ':') return "has garbage after the host";
-            has_port = true;
-            port_text = after.substr(1);
-        }
-    } else {
-        auto colon = authority.find(':');
-        if (colon != std::string_view::npos) {
-            host = authority.substr(0, colon);
-            has_port = true;
-            port_text = authority.substr(colon + 1);
-        }
-        if (host.empty()) return "has no host";
-        if (!is_ipv4(host) && !is_host_name(host)) return "has a bad host '" + printable(host) + "'";
-    }
-    if (has_port) {
-        std::uint16_t port = 0;
-        if (auto p = port_problem(port_text, port); !p.empty()) return "has a bad port: " + p;
-    }
-    return {};
+    std::string problem;
+    auto u = parse_url(url, &problem);
+    if (u && u->scheme == "https") return {};
+    if (!u && !problem.starts_with("must be")) return problem;
+    return "must be an https:// URL";
 }
-
-
 
 /// Walks a parsed config and fills `settings`, collecting every problem instead of stopping.
 class config_reader {
@@ -157,8 +69,8 @@ public:
             else if (name == "pacer") table(key, node, [&](const toml::table& t) { read_pacer(t); });
             else if (name == "upstream") table(key, node, [&](const toml::table& t) { read_upstream(t); });
             else if (name == "policy") table(key, node, [&](const toml::table& t) { read_policy(t); });
-            else if (node.is_table()) error(key.source(), "unknown table [" + printable(name) + "]");
-            else error(key.source(), "unknown key '" + printable(name) + "' (every key belongs in a table such as [listen])");
+            else if (node.is_table()) error(key.source(), "unknown table [" + sanitized(name) + "]");
+            else error(key.source(), "unknown key " + quote(name) + " (every key belongs in a table such as [listen])");
         }
     }
 
@@ -184,7 +96,7 @@ private:
             const toml::node& node = entry.second;
             auto it = std::find_if(known.begin(), known.end(), [&](const auto& k) { return k.first == key.str(); });
             if (it == known.end()) {
-                error(key.source(), "unknown key '" + printable(key.str()) + "' in [" + std::string(table_name) + "]");
+                error(key.source(), "unknown key " + quote(key.str()) + " in [" + std::string(table_name) + "]");
                 continue;
             }
             it->second(node);
@@ -208,7 +120,7 @@ private:
         const auto* s = string_of(node, what);
         if (!s) return;
         if (auto p = url_problem(*s); !p.empty()) {
-            error(node.source(), std::string(what) + " '" + printable(*s) + "' " + p);
+            error(node.source(), std::string(what) + " " + quote(*s) + " " + p);
             return;
         }
         out = *s;
@@ -221,7 +133,7 @@ private:
                    if (!s) return;
                    endpoint ep;
                    if (auto p = endpoint_problem(*s, ep); !p.empty())
-                       error(n.source(), "[listen] proxy '" + printable(*s) + "' is not host:port: " + p);
+                       error(n.source(), "[listen] proxy " + quote(*s) + " is not host:port: " + p);
                    else out_.listen_proxy = ep;
                }},
               {"threads", [&](const toml::node& n) { integer_key(n, "[listen] threads", 0, 256, out_.listen_threads); }},
@@ -314,14 +226,14 @@ private:
         for (auto&& [key, value] : *t) {
             endpoint from;
             if (auto p = endpoint_problem(key.str(), from); !p.empty()) {
-                error(key.source(), "[upstream] resolve key '" + printable(key.str()) + "' is not host:port: " + p);
+                error(key.source(), "[upstream] resolve key " + quote(key.str()) + " is not host:port: " + p);
                 ok = false;
                 continue;
             }
             const auto* s = value.as_string();
             if (!s) {
-                error(value.source(), "[upstream] resolve value for '" + printable(key.str()) +
-                                          "' must be a string \"host:port\", not " + std::string(toml_type_name(value)));
+                error(value.source(), "[upstream] resolve value for " + quote(key.str()) +
+                                          " must be a string \"host:port\", not " + std::string(toml_type_name(value)));
                 ok = false;
                 continue;
             }
@@ -330,8 +242,8 @@ private:
             endpoint to;
             auto p = endpoint_problem(s->get(), to);
             if (!p.empty()) {
-                error(value.source(), "[upstream] resolve value '" + printable(s->get()) + "' for '" +
-                                          printable(key.str()) + "' is not host:port: " + p);
+                error(value.source(), "[upstream] resolve value " + quote(s->get()) + " for " +
+                                          quote(key.str()) + " is not host:port: " + p);
                 ok = false;
                 continue;
             }
@@ -356,7 +268,7 @@ private:
             }
         std::string allowed;
         for (const auto& [name, value] : values) allowed += (allowed.empty() ? "\"" : " | \"") + std::string(name) + "\"";
-        error(n.source(), std::string(what) + " '" + printable(*s) + "' is not one of " + allowed);
+        error(n.source(), std::string(what) + " " + quote(*s) + " is not one of " + allowed);
     }
 
     void read_policy(const toml::table& t) {
@@ -378,7 +290,7 @@ private:
                    const auto* s = string_of(n, "[policy] anonymous_user");
                    if (!s) return;
                    // The name ends up in log lines and status JSON: control characters could forge them.
-                   if (printable(*s) != *s) error(n.source(), "[policy] anonymous_user must not contain control characters");
+                   if (sanitized(*s, s->size()) != *s) error(n.source(), "[policy] anonymous_user must not contain control characters");
                    else out_.anonymous_user = *s;
                }}});
     }
@@ -396,27 +308,6 @@ bool parse_endpoint(std::string_view text, endpoint& out) {
     if (!endpoint_problem(text, parsed).empty()) return false;
     out = std::move(parsed);
     return true;
-}
-
-bool is_ip_literal(std::string_view host) { return is_ipv4(host) || is_ipv6(host); }
-
-bool is_host_name(std::string_view host) {
-    if (host.empty() || host.size() > 253) return false;
-    std::size_t start = 0;
-    std::string_view last;
-    while (true) {
-        auto dot = host.find('.', start);
-        auto label = host.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-        if (label.empty() || label.size() > 63) return false;
-        if (label.front() == '-' || label.back() == '-') return false;
-        for (char c : label)
-            if (!(is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-')) return false;
-        last = label;
-        if (dot == std::string_view::npos) break;
-        start = dot + 1;
-    }
-    // A name whose last label is all digits would be read as an IPv4 address by resolvers.
-    return !std::all_of(last.begin(), last.end(), is_digit);
 }
 
 fs::path default_config_path() { return "/etc/courtroute/courtroute.toml"; }

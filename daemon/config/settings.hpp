@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/diagnostic.hpp"
+#include "core/url.hpp"
 
 namespace courtroute {
 
@@ -72,12 +73,5 @@ struct settings_result {
 
 /// Parses `host:port` (`[v6]:port` for IPv6). False on anything else.
 [[nodiscard]] bool parse_endpoint(std::string_view text, endpoint& out);
-
-/// True for a DNS host name (RFC 1123 labels of letters, digits and inner hyphens, 1..63 each,
-/// 253 in all, no trailing dot) that is not an IPv4 literal. Shared with the registry.
-[[nodiscard]] bool is_host_name(std::string_view host);
-
-/// True for an IPv4 literal or an IPv6 literal (without brackets).
-[[nodiscard]] bool is_ip_literal(std::string_view host);
 
 } // namespace courtroute

@@ -1,5 +1,6 @@
 #include "core/text.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <ctime>
@@ -32,6 +33,19 @@ bool icontains(std::string_view haystack, std::string_view needle) {
         if (iequals(haystack.substr(i, needle.size()), needle)) return true;
     return false;
 }
+
+std::string sanitized(std::string_view s, std::size_t max) {
+    std::string out;
+    out.reserve(std::min(s.size(), max) + 3);
+    for (std::size_t i = 0; i < s.size() && i < max; ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
+    }
+    if (s.size() > max) out += "...";
+    return out;
+}
+
+std::string quote(std::string_view s, std::size_t max) { return "'" + sanitized(s, max) + "'"; }
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -124,59 +138,6 @@ std::string to_string(day d) {
 std::int64_t unix_now() {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
-}
-
-} // namespace courtroute
-
-namespace courtroute {
-
-std::optional<url_parts> parse_url(std::string_view url) {
-    url_parts out;
-    auto colon = url.find("://");
-    if (colon == std::string_view::npos) return std::nullopt;
-    out.scheme = to_lower(url.substr(0, colon));
-    if (out.scheme != "https" && out.scheme != "http") return std::nullopt;
-    auto rest = url.substr(colon + 3);
-    auto end = rest.find_first_of("/?#");
-    auto authority = rest.substr(0, end);
-    auto tail = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
-    if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
-    std::string_view host = authority, port;
-    if (authority.front() == '[') {
-        auto close = authority.find(']');
-        if (close == std::string_view::npos) return std::nullopt;
-        host = authority.substr(1, close - 1);
-        auto after = authority.substr(close + 1);
-        if (!after.empty()) {
-            if (after.front() != ':') return std::nullopt;
-            port = after.substr(1);
-        }
-    } else if (auto c = authority.rfind(':'); c != std::string_view::npos) {
-        host = authority.substr(0, c);
-        port = authority.substr(c + 1);
-    }
-    if (host.empty()) return std::nullopt;
-    for (char ch : host)
-        if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-' || ch == ':' || ch == '_'))
-            return std::nullopt;
-    out.host = to_lower(host);
-    if (!out.host.empty() && out.host.back() == '.') out.host.pop_back();
-    if (port.empty()) {
-        out.port = out.scheme == "https" ? 443 : 80;
-    } else {
-        unsigned v = 0;
-        if (port.size() > 5) return std::nullopt;
-        for (char ch : port) {
-            if (ch < '0' || ch > '9') return std::nullopt;
-            v = v * 10 + static_cast<unsigned>(ch - '0');
-        }
-        if (v == 0 || v > 65535) return std::nullopt;
-        out.port = static_cast<std::uint16_t>(v);
-    }
-    auto hash = tail.find('#');
-    out.target = std::string(tail.substr(0, hash));
-    if (out.target.empty() || out.target.front() == '?') out.target = "/" + out.target;  // GCC 12 -Wrestrict misfires on insert(0, ...)
-    return out;
 }
 
 } // namespace courtroute

@@ -19,6 +19,11 @@ namespace courtroute {
 [[nodiscard]] std::string_view trim(std::string_view s);
 /// True when `s` holds CR, LF or NUL: such a value must never be written into a header.
 [[nodiscard]] bool has_ctl_breaks(std::string_view s);
+/// `s` in single quotes, safe to put in a one-line message or log: control bytes become '?',
+/// and past `max` bytes it is cut and ends in "...". The one quoting helper of every module.
+[[nodiscard]] std::string quote(std::string_view s, std::size_t max = 80);
+/// `quote` without the quotes.
+[[nodiscard]] std::string sanitized(std::string_view s, std::size_t max = 80);
 
 /// RFC 4648 base64 (standard alphabet, padded).
 [[nodiscard]] std::string base64_encode(std::string_view bytes);
@@ -35,19 +40,5 @@ using day = std::chrono::year_month_day;
 [[nodiscard]] std::string to_string(day d);
 /// Seconds since the Unix epoch, now.
 [[nodiscard]] std::int64_t unix_now();
-
-} // namespace courtroute
-
-namespace courtroute {
-
-/// The parts of an absolute http(s) URL that the proxy needs.
-struct url_parts {
-    std::string scheme;      ///< "https" or "http", lower-case
-    std::string host;        ///< lower-case, no brackets
-    std::uint16_t port = 0;  ///< explicit or the scheme's default
-    std::string target;      ///< path and query, at least "/"
-};
-/// Parses `scheme://host[:port][/path][?query]`; nullopt for anything else (userinfo included).
-[[nodiscard]] std::optional<url_parts> parse_url(std::string_view url);
 
 } // namespace courtroute

@@ -18,6 +18,7 @@
 #include "config/settings.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
+#include "core/url.hpp"
 #include "policy/policy.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/net.hpp"

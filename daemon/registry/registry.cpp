@@ -11,6 +11,8 @@
 
 #include "config/settings.hpp"
 #include "config/toml_support.hpp"
+#include "core/names.hpp"
+#include "core/url.hpp"
 
 namespace courtroute {
 
@@ -41,16 +43,6 @@ court_system court::system_on(day d) const {
 
 namespace {
 
-/// Makes a value from a drop-in safe to quote in a one-line message.
-std::string printable(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (char c : s) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
-    return out;
-}
-
-
-
 bool all_whitespace(std::string_view s) {
     return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
 }
@@ -80,17 +72,14 @@ public:
                 has_id = true;
                 out.id_at = node.source();
                 if (const auto* s = string_of(node, "id")) {
-                    bool ok = !s->empty() && std::all_of(s->begin(), s->end(), [](char c) {
-                        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-                    });
-                    if (ok) out.value.id = *s;
-                    else error(node.source(), "id '" + printable(*s) + "' must be lower-case letters and digits only");
+                    if (valid_court_id(*s)) out.value.id = *s;
+                    else error(node.source(), "id " + quote(*s) + " must be lower-case letters and digits only (1 to 16)");
                 }
             } else if (k == "name") {
                 has_name = true;
                 if (const auto* s = string_of(node, "name")) {
                     if (s->empty()) error(node.source(), "name must not be empty");
-                    else if (printable(*s) != *s) error(node.source(), "name must not contain control characters");
+                    else if (sanitized(*s, s->size()) != *s) error(node.source(), "name must not contain control characters");
                     else out.value.name = *s;
                 }
             } else if (k == "type") {
@@ -100,8 +89,8 @@ public:
                     else if (*s == "bankruptcy") out.value.type = court_type::bankruptcy;
                     else if (*s == "appellate") out.value.type = court_type::appellate;
                     else if (*s == "other") out.value.type = court_type::other;
-                    else error(node.source(), "type '" + printable(*s) +
-                                                  "' is not one of district | bankruptcy | appellate | other");
+                    else error(node.source(), "type " + quote(*s) +
+                                                  " is not one of district | bankruptcy | appellate | other");
                 }
             } else if (k == "ecf_url") {
                 has_url = true;
@@ -112,7 +101,7 @@ public:
                 if (const auto* s = string_of(node, "system")) {
                     if (*s == "nextgen") out.value.system = court_system::nextgen;
                     else if (*s == "legacy") out.value.system = court_system::legacy;
-                    else error(node.source(), "system '" + printable(*s) + "' is not one of nextgen | legacy");
+                    else error(node.source(), "system " + quote(*s) + " is not one of nextgen | legacy");
                 }
             } else if (k == "nextgen_since") {
                 if (const auto* d = node.as_date()) {
@@ -130,7 +119,7 @@ public:
             } else if (k == "source") {
                 if (const auto* s = string_of(node, "source")) out.value.source = *s;
             } else {
-                error(key.source(), "unknown key '" + printable(k) + "'");
+                error(key.source(), "unknown key " + quote(k));
             }
         }
         if (!has_id) missing("id");
@@ -162,25 +151,19 @@ private:
 
     /// ecf_url is the court's origin: `https://host`, optionally `:443` and a trailing slash.
     void read_url(const toml::node& node, const std::string& url, court& out) {
-        constexpr std::string_view scheme = "https://";
-        auto fail = [&](std::string_view why) {
-            error(node.source(), "ecf_url '" + printable(url) + "' " + std::string(why));
-        };
-        if (url.size() < scheme.size() || !iequals(std::string_view(url).substr(0, scheme.size()), scheme))
-            return fail("must start with https://");
-        std::string_view rest = std::string_view(url).substr(scheme.size());
-        if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
-        if (rest.find_first_of("/?#") != std::string_view::npos)
-            return fail("must be just https://HOST (no path, query or fragment)");
-        if (rest.find('@') != std::string_view::npos) return fail("must not contain user information");
-        std::string_view host = rest;
-        if (auto colon = rest.find(':'); colon != std::string_view::npos) {
-            host = rest.substr(0, colon);
-            if (rest.substr(colon + 1) != "443") return fail("must use the default port 443");
+        auto fail = [&](std::string_view why) { error(node.source(), "ecf_url " + quote(url) + " " + std::string(why)); };
+        std::string problem;
+        auto u = parse_url(url, &problem);
+        if (!u || u->scheme != "https") {
+            if (u || problem.starts_with("must be")) return fail("must start with https://");
+            if (problem.starts_with("has a bad host: ")) problem.replace(0, 16, "has a bad host name: ");
+            return fail(problem);
         }
-        if (host.empty()) return fail("has no host");
-        if (!is_host_name(host)) return fail("has a bad host name '" + printable(host) + "'");
-        out.host = to_lower(host);
+        if (u->target != "/") return fail("must be just https://HOST (no path, query or fragment)");
+        if (url.find('#') != std::string::npos) return fail("must be just https://HOST (no path, query or fragment)");
+        if (u->port != 443) return fail("must use the default port 443");
+        if (is_ip_literal(u->host)) return fail("has a bad host name " + quote(u->host));
+        out.host = u->host;
         out.ecf_url = "https://" + out.host;
     }
 
@@ -194,7 +177,7 @@ private:
             const auto* s = string_of(item, "extra_hosts entry");
             if (!s) continue;
             if (!is_host_name(*s)) {
-                error(item.source(), "extra_hosts entry '" + printable(*s) + "' is not a valid host name");
+                error(item.source(), "extra_hosts entry " + quote(*s) + " is not a valid host name");
                 continue;
             }
             out.value.extra_hosts.push_back(to_lower(*s));

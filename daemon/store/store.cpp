@@ -10,6 +10,7 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include "core/names.hpp"
 #include "core/text.hpp"
 
 namespace courtroute {
@@ -74,41 +75,22 @@ PRAGMA user_version = 2;
 
 constexpr int busy_timeout_ms = 5000;
 
-/// Quotes a caller-supplied name for a message: control bytes become '?' and length is capped,
-/// so a hostile argument cannot forge extra lines in an error.
-std::string quote_name(std::string_view s) {
-    std::string out = "'";
-    for (std::size_t i = 0; i < s.size() && i < 80; ++i) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
-    }
-    if (s.size() > 80) out += "...";
-    return out + "'";
-}
-
 void check_user_name(std::string_view name) {
     if (!valid_user_name(name))
-        throw store_error("invalid user name " + quote_name(name) +
+        throw store_error("invalid user name " + quote(name) +
                           ": use 1 to 64 letters, digits, '.', '_' or '-'");
 }
 
-bool valid_court(std::string_view court) {
-    if (court.empty() || court.size() > 16) return false;
-    for (const char c : court)
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
-    return true;
-}
-
 void check_court(std::string_view court) {
-    if (!valid_court(court))
-        throw store_error("invalid court id " + quote_name(court) + ": use 1 to 16 lower-case letters and digits");
+    if (!valid_court_id(court))
+        throw store_error("invalid court id " + quote(court) + ": use 1 to 16 lower-case letters and digits");
 }
 
 credential_state parse_state(const std::string& s, const std::string& where) {
     if (s == "active") return credential_state::active;
     if (s == "failed") return credential_state::failed;
     if (s == "mfa_required") return credential_state::mfa_required;
-    throw store_error("unknown credential state " + quote_name(s) + " stored for " + where);
+    throw store_error("unknown credential state " + quote(s) + " stored for " + where);
 }
 
 /// Runs `f`, turning SQLite's exceptions into `store_error` naming the database. Our own
@@ -118,7 +100,7 @@ auto guarded(const std::string& file, F&& f) -> decltype(f()) {
     try {
         return f();
     } catch (const SQLite::Exception& e) {
-        throw store_error("database " + quote_name(file) + " failed: " + e.what());
+        throw store_error("database " + quote(file) + " failed: " + e.what());
     }
 }
 
@@ -138,7 +120,7 @@ bool user_exists(SQLite::Database& db, const std::string& name) {
 }
 
 void require_user(SQLite::Database& db, const std::string& name) {
-    if (!user_exists(db, name)) throw store_error("user " + quote_name(name) + " does not exist");
+    if (!user_exists(db, name)) throw store_error("user " + quote(name) + " does not exist");
 }
 
 /// The next revision from the store-wide counter; call inside the write transaction.
@@ -181,11 +163,11 @@ void tighten(const fs::path& p, mode_t mode, const char* what) {
     struct stat st {};
     if (::lstat(p.c_str(), &st) != 0) {
         if (errno == ENOENT) return;
-        throw store_error(std::string("cannot inspect ") + what + " " + quote_name(p.string()) + ": " +
+        throw store_error(std::string("cannot inspect ") + what + " " + quote(p.string()) + ": " +
                           std::strerror(errno));
     }
     if ((st.st_mode & 077) != 0 && ::chmod(p.c_str(), mode) != 0)
-        throw store_error(std::string("cannot restrict ") + what + " " + quote_name(p.string()) + " to mode " +
+        throw store_error(std::string("cannot restrict ") + what + " " + quote(p.string()) + " to mode " +
                           (mode == 0700 ? "0700" : "0600") + ": " + std::strerror(errno));
 }
 
@@ -194,7 +176,7 @@ void tighten(const fs::path& p, mode_t mode, const char* what) {
 std::string unseal(const secret_box& box, const std::string& file, const std::string& sealed,
                    const std::string& context, const std::string& what) {
     auto plain = box.open(sealed, context);
-    if (!plain) throw store_error("cannot decrypt " + what + " in " + quote_name(file) + " (wrong key file?)");
+    if (!plain) throw store_error("cannot decrypt " + what + " in " + quote(file) + " (wrong key file?)");
     return std::move(*plain);
 }
 
@@ -207,7 +189,7 @@ ecf_login read_ecf(const SQLite::Statement& st, const std::string& user, const s
     out.user = user;
     out.court = st.getColumn(0).getString();
     out.login = st.getColumn(1).getString();
-    const std::string where = "user " + quote_name(user) + " at " + quote_name(out.court);
+    const std::string where = "user " + quote(user) + " at " + quote(out.court);
     out.password = unseal(box, file, blob(st.getColumn(2)), ecf_password_context(user, out.court),
                           "the CM/ECF password of " + where);
     out.revision = st.getColumn(3).getInt64();
@@ -225,16 +207,6 @@ std::string_view to_string(credential_state s) {
     case credential_state::mfa_required: return "mfa_required";
     }
     return "active";
-}
-
-bool valid_user_name(std::string_view name) {
-    if (name.empty() || name.size() > 64) return false;
-    for (const char c : name) {
-        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-                        c == '_' || c == '-';
-        if (!ok) return false;
-    }
-    return true;
 }
 
 std::string_view store::schema_v1_sql() { return schema_v1; }
@@ -259,10 +231,10 @@ void store::migrate() {
     auto read_version = [&] { return db_->execAndGet("PRAGMA user_version").getInt(); };
     auto check = [&](int v) {
         if (v > schema_version)
-            throw store_error("database " + quote_name(file_) + " has schema version " + std::to_string(v) +
+            throw store_error("database " + quote(file_) + " has schema version " + std::to_string(v) +
                               ", newer than this courtroute understands (" + std::to_string(schema_version) +
                               "); upgrade courtroute");
-        if (v < 0) throw store_error("database " + quote_name(file_) + " has an invalid schema version " + std::to_string(v));
+        if (v < 0) throw store_error("database " + quote(file_) + " has an invalid schema version " + std::to_string(v));
     };
     int v = read_version();
     check(v);
@@ -286,9 +258,9 @@ std::unique_ptr<store> store::open_state(const std::filesystem::path& state_dir,
     const umask_guard mask(077);
     std::error_code ec;
     fs::create_directories(state_dir, ec);
-    if (ec) throw store_error("cannot create state directory " + quote_name(state_dir.string()) + ": " + ec.message());
+    if (ec) throw store_error("cannot create state directory " + quote(state_dir.string()) + ": " + ec.message());
     if (!fs::is_directory(state_dir, ec))
-        throw store_error("state directory " + quote_name(state_dir.string()) + " is not a directory");
+        throw store_error("state directory " + quote(state_dir.string()) + " is not a directory");
     tighten(state_dir, 0700, "state directory");
 
     secret_box box = secret_box::from_key_file(key_file, true);
@@ -296,7 +268,7 @@ std::unique_ptr<store> store::open_state(const std::filesystem::path& state_dir,
     const fs::path db_file = state_dir / "courtroute.db";
     // Create the file ourselves so it is 0600 from its first byte, whatever SQLite would pick.
     const int fd = ::open(db_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) throw store_error("cannot create database " + quote_name(db_file.string()) + ": " + std::strerror(errno));
+    if (fd < 0) throw store_error("cannot create database " + quote(db_file.string()) + ": " + std::strerror(errno));
     ::close(fd);
     tighten(db_file, 0600, "database");
 
@@ -311,7 +283,7 @@ std::string store::add_user(const std::string& name) {
     check_user_name(name);
     return guarded(file_, [&] {
         SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-        if (user_exists(*db_, name)) throw store_error("user " + quote_name(name) + " already exists");
+        if (user_exists(*db_, name)) throw store_error("user " + quote(name) + " already exists");
         std::string token = new_token();
         SQLite::Statement st(*db_, "INSERT INTO users (name, token_hash, created_at) VALUES (?, ?, ?)");
         st.bind(1, name);
@@ -331,7 +303,7 @@ std::string store::rotate_user(const std::string& name) {
         SQLite::Statement st(*db_, "UPDATE users SET token_hash = ? WHERE name = ?");
         st.bind(1, token_hash(token));
         st.bind(2, name);
-        if (st.exec() == 0) throw store_error("user " + quote_name(name) + " does not exist");
+        if (st.exec() == 0) throw store_error("user " + quote(name) + " does not exist");
         tx.commit();
         return token;
     });
@@ -344,7 +316,7 @@ void store::remove_user(const std::string& name) {
         // Credentials and links go with it (ON DELETE CASCADE; foreign_keys is on).
         SQLite::Statement st(*db_, "DELETE FROM users WHERE name = ?");
         st.bind(1, name);
-        if (st.exec() == 0) throw store_error("user " + quote_name(name) + " does not exist");
+        if (st.exec() == 0) throw store_error("user " + quote(name) + " does not exist");
         tx.commit();
     });
 }
@@ -379,8 +351,11 @@ std::optional<std::string> store::user_for_token(std::string_view token) const {
 
 void store::set_pacer(const pacer_login& login) {
     check_user_name(login.user);
-    if (login.login.empty()) throw store_error("the PACER login name for user " + quote_name(login.user) + " is empty");
-    if (login.password.empty()) throw store_error("the PACER password for user " + quote_name(login.user) + " is empty");
+    if (login.login.empty()) throw store_error("the PACER login name for user " + quote(login.user) + " is empty");
+    if (login.password.empty()) throw store_error("the PACER password for user " + quote(login.user) + " is empty");
+    if (!login.client_code.empty() && !valid_client_code(login.client_code))
+        throw store_error("invalid client code " + quote(login.client_code) + " for user " + quote(login.user) +
+                          ": use " + std::string(client_code_rule));
     const std::string password = box_.seal(login.password, pacer_password_context(login.user));
     const std::string totp =
         login.totp_secret.empty() ? std::string() : box_.seal(login.totp_secret, pacer_totp_context(login.user));
@@ -426,14 +401,14 @@ std::optional<pacer_login> store::pacer(const std::string& user) const {
         out.user = user;
         out.login = st.getColumn(0).getString();
         out.password = unseal(box_, file_, blob(st.getColumn(1)), pacer_password_context(user),
-                              "the PACER password of user " + quote_name(user));
+                              "the PACER password of user " + quote(user));
         out.client_code = st.getColumn(2).getString();
         out.shared = st.getColumn(3).getInt() != 0;
         if (!st.getColumn(4).isNull())
             out.totp_secret = unseal(box_, file_, blob(st.getColumn(4)), pacer_totp_context(user),
-                                     "the PACER TOTP secret of user " + quote_name(user));
+                                     "the PACER TOTP secret of user " + quote(user));
         out.revision = st.getColumn(5).getInt64();
-        out.state = parse_state(st.getColumn(6).getString(), "the PACER login of user " + quote_name(user));
+        out.state = parse_state(st.getColumn(6).getString(), "the PACER login of user " + quote(user));
         out.state_detail = st.getColumn(7).getString();
         out.password_set_at = st.getColumn(8).getInt64();
         return out;
@@ -463,9 +438,9 @@ void store::set_ecf(const std::string& user, const std::string& court, const std
     check_user_name(user);
     check_court(court);
     if (login.empty())
-        throw store_error("the CM/ECF login name for user " + quote_name(user) + " at " + quote_name(court) + " is empty");
+        throw store_error("the CM/ECF login name for user " + quote(user) + " at " + quote(court) + " is empty");
     if (password.empty())
-        throw store_error("the CM/ECF password for user " + quote_name(user) + " at " + quote_name(court) + " is empty");
+        throw store_error("the CM/ECF password for user " + quote(user) + " at " + quote(court) + " is empty");
     const std::string sealed = box_.seal(password, ecf_password_context(user, court));
     guarded(file_, [&] {
         SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
@@ -548,7 +523,7 @@ void store::record_link(const std::string& user, const std::string& court) {
         exists.bind(1, user);
         exists.bind(2, court);
         if (exists.executeStep())
-            throw store_error("a link is already recorded for " + quote_name(user) + " at " + quote_name(court));
+            throw store_error("a link is already recorded for " + quote(user) + " at " + quote(court));
         SQLite::Statement ins(*db_, "INSERT INTO links (user, court, linked_at) VALUES (?, ?, ?)");
         ins.bind(1, user);
         ins.bind(2, court);

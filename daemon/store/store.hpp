@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/names.hpp"
 #include "store/crypto.hpp"
 
 namespace SQLite { class Database; class Statement; }
@@ -144,7 +145,5 @@ private:
     mutable std::unique_ptr<SQLite::Statement> version_stmt_;
 };
 
-/// True when `name` is a valid user name ([A-Za-z0-9._-]{1,64}).
-[[nodiscard]] bool valid_user_name(std::string_view name);
 
 } // namespace courtroute

@@ -2,7 +2,9 @@
 
 #include "core/diagnostic.hpp"
 #include "core/log.hpp"
+#include "core/names.hpp"
 #include "core/text.hpp"
+#include "core/url.hpp"
 
 #include <vector>
 
@@ -54,4 +56,57 @@ TEST(Text, ParseUrl) {
     EXPECT_FALSE(parse_url("ftp://host/"));
     EXPECT_FALSE(parse_url("https://host:99999/"));
     EXPECT_FALSE(parse_url("https:///x"));
+}
+
+TEST(Url, AuthoritiesFromEveryPlaceAgree) {
+    auto a = parse_authority("ECF.azb.uscourts.gov.:443", port_rule::required);
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->host, "ecf.azb.uscourts.gov");
+    EXPECT_EQ(a->port, 443);
+    EXPECT_FALSE(a->ip_literal);
+    auto v6 = parse_authority("[::1]:3128", port_rule::required);
+    ASSERT_TRUE(v6);
+    EXPECT_EQ(v6->host, "::1");
+    EXPECT_TRUE(v6->ip_literal);
+    struct bad { const char* text; const char* why; };
+    for (auto [text, why] : {bad{"host", "the ':port' is missing"}, bad{"::1:80", "must be written in brackets"},
+                             bad{"bad_host:80", "'bad_host' is not a valid host name"},
+                             bad{"[zz]:80", "'zz' is not an IPv6 address"}, bad{"h:0", "port 0 is out of range"},
+                             bad{"h:http", "port 'http' is not a number"}, bad{"", "it is empty"},
+                             bad{"evil\r\nx:1", "'evil??x' is not a valid host name"}}) {
+        std::string problem;
+        EXPECT_FALSE(parse_authority(text, port_rule::required, &problem)) << text;
+        EXPECT_NE(problem.find(why), std::string::npos) << text << " -> " << problem;
+    }
+    EXPECT_TRUE(parse_authority("localhost", port_rule::optional));
+}
+
+TEST(Url, ProblemsAreNamed) {
+    std::string problem;
+    EXPECT_FALSE(parse_url("https://h:99999/", &problem));
+    EXPECT_NE(problem.find("has a bad port"), std::string::npos) << problem;
+    EXPECT_FALSE(parse_url("https://a..b/", &problem));
+    EXPECT_NE(problem.find("has a bad host"), std::string::npos) << problem;
+    EXPECT_FALSE(parse_url("https://u@h/", &problem));
+    EXPECT_EQ(problem, "must not contain user information");
+    auto u = parse_url("https://h.example:8443?q");
+    ASSERT_TRUE(u);
+    EXPECT_TRUE(u->port_given);
+    EXPECT_EQ(u->target, "/?q");
+}
+
+TEST(Text, QuotedNeutralisesAndCaps) {
+    EXPECT_EQ(quote("a\nb"), "'a?b'");
+    EXPECT_EQ(quote(std::string(100, 'x'), 4), "'xxxx...'");
+    EXPECT_EQ(sanitized("t\x7f"), "t?");
+}
+
+TEST(Names, ClientCodesFollowPacersRule) {
+    for (const std::string& ok : std::vector<std::string>{"matter-17", "A.B_C", "firm/123", std::string(32, 'c')})
+        EXPECT_TRUE(valid_client_code(ok)) << ok;
+    for (const std::string& bad : std::vector<std::string>{"", "a b", "a,b", "a;b", "a=b", "a|b", "caf\xe9", "a\rb", std::string(33, 'c')})
+        EXPECT_FALSE(valid_client_code(bad)) << bad;
+    EXPECT_TRUE(valid_court_id("ohndad"));
+    EXPECT_FALSE(valid_court_id("AZB"));
+    EXPECT_FALSE(valid_court_id(std::string(17, 'a')));
 }
