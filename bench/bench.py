@@ -267,6 +267,7 @@ class Bench:
         self.ng = None
         self.up = None
         self.cr_threads = None
+        self.scenario = None   # the scenario running now, for labelling courtrouted's metrics
 
     # --- bookkeeping ---
 
@@ -449,7 +450,7 @@ http {
     keepalive_timeout 75s;
     keepalive_requests 10000000;
     server {
-        listen %s:%d ssl reuseport;
+        listen %s:%d ssl;
         server_name _;
         ssl_certificate %s/leaf.pem;
         ssl_certificate_key %s/leaf.key;
@@ -631,7 +632,7 @@ resolve = { %s }
 
     def collect_cr_notes(self):
         m = self.metrics()
-        self.record({"s": "metrics", "threads": self.cr_threads, "metrics": m})
+        self.record({"s": "metrics", "threads": self.cr_threads, "during": self.scenario, "metrics": m})
         events = {}
         try:
             with open(self.cr.log_path, "rb") as f:
@@ -1121,7 +1122,7 @@ forwarded_for delete
         return {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "nproc": self.ncpu, "cpu": cpu,
                 "os": "%s, kernel %s" % (osname, platform.release()),
                 "commit": out(["git", "rev-parse", "--short", "HEAD"]),
-                "dirty": bool(out(["git", "status", "--porcelain", "--untracked-files=no"]).strip("?")),
+                "dirty": self.changed_files(),
                 "branch": out(["git", "rev-parse", "--abbrev-ref", "HEAD"]),
                 "build_type": build_type, "courtrouted": os.path.join(self.bin, "courtrouted"),
                 "nginx": out([self.nginx, "-v"]).replace("nginx version: ", ""),
@@ -1132,8 +1133,18 @@ forwarded_for delete
                 "b3_hosts": len(self.hosts) if hasattr(self, "hosts") else None, "b5_mib": self.b5_mib,
                 "b6_tunnels": self.b6_tunnels, "b8_seconds": self.b8_seconds, "b8_conns": self.b8_conns,
                 "upstream": getattr(self, "up_url", None), "smoke": self.smoke,
-                "scenarios": sorted(self.only), "notes": self.notes, "skipped": self.skipped,
+                "scenarios": sorted(self.only), "label": os.environ.get("BENCH_LABEL") or None, "notes": self.notes, "skipped": self.skipped,
                 "failures": self.failures}
+
+    @staticmethod
+    def changed_files():
+        """Tracked files changed in the work tree (the measured binary may not match the commit)."""
+        try:
+            r = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=20, cwd=REPO)
+            return [ln[3:] for ln in r.stdout.splitlines() if len(ln) > 3]
+        except (OSError, subprocess.TimeoutExpired):
+            return []
 
     def main(self):
         t0 = time.monotonic()
@@ -1142,6 +1153,7 @@ forwarded_for delete
         timings = {}
 
         def timed(name, fn, *a):
+            self.scenario = name
             s = time.monotonic()
             fn(*a)
             timings[name] = timings.get(name, 0) + time.monotonic() - s

@@ -238,17 +238,23 @@ def b5(recs, targets):
     lines = ["### B5 — a %s MiB document through the proxy" % mib, "",
              "One GET of a %s MiB `application/pdf` over one connection per side and round; MB/s = body bytes ÷ "
              "transfer time (10^6 bytes). Peak RSS = VmHWM of courtrouted / the nginx worker, reset "
-             "(`clear_refs`) just before the transfer. nginx streams with `proxy_max_temp_file_size 0`." % mib, "",
-             "| side | MB/s (median) | peak RSS (median) | peak RSS (max over rounds) |", "|---|---:|---:|---:|"]
+             "(`clear_refs`) just before the transfer, so it starts at the RSS the process already had; the "
+             "growth column is peak minus that starting RSS. nginx streams with `proxy_max_temp_file_size 0`."
+             % mib, "",
+             "| side | MB/s (median) | peak RSS (median) | peak RSS (max over rounds) | growth during the transfer (max) |",
+             "|---|---:|---:|---:|---:|"]
     for side in ("cr", "ng", "direct"):
         lgs = [s[side] for s in rounds.values() if side in s]
         if not lgs:
             continue
-        lines.append("| %s | %s | %s | %s |" % (
+        growth = [x["hwm_kib"] - x["rss_before_kib"] for x in lgs
+                  if x.get("hwm_kib") is not None and x.get("rss_before_kib") is not None]
+        lines.append("| %s | %s | %s | %s | %s |" % (
             SIDE_NAMES[side] + (" (path mode)" if side == "cr" else ""),
             fmt_num(median([x["lg"]["mb_per_s"] for x in lgs]), "{:,.1f}"),
             fmt_kib(median([x["hwm_kib"] for x in lgs])) if side != "direct" else "–",
-            fmt_kib(max(x["hwm_kib"] or 0 for x in lgs)) if side != "direct" else "–"))
+            fmt_kib(max(x["hwm_kib"] or 0 for x in lgs)) if side != "direct" else "–",
+            fmt_kib(max(growth)) if growth and side != "direct" else "–"))
     r, n = per_round(rounds, lambda s: s["cr"]["lg"]["mb_per_s"] / s["ng"]["lg"]["mb_per_s"])
     hwm = max((s["cr"]["hwm_kib"] or 0) for s in rounds.values() if "cr" in s) if rounds else None
     lines += ["", "MB/s courtroute ÷ nginx, median of %d per-round ratios: %s." % (n, fmt_ratio(r)), ""]
@@ -320,8 +326,12 @@ def b8(recs, targets):
 
 
 def metrics_notes(recs):
-    out = []
+    """One line per daemon's /metrics at its stop, labelled with the scenario it served;
+    identical lines (B3's and B6's fresh daemon per round) are counted, not repeated."""
+    out, last, seen = [], "?", {}
     for r in recs:
+        if r.get("s") not in ("metrics", "cr_log"):
+            last = r.get("s", last)
         if r.get("s") != "metrics" or not r.get("metrics"):
             continue
         m = r["metrics"]
@@ -332,23 +342,40 @@ def metrics_notes(recs):
             mm = re.match(r'courtroute_requests_total\{.*status="(\d+)"\}', k)
             if mm:
                 reqs[mm.group(1)] = reqs.get(mm.group(1), 0) + v
-        out.append("courtrouted (threads=%s): %s requests by status %s, %s upstream TLS connection(s) opened, "
-                   "%d login(s), %s leaves minted." % (
-                       r.get("threads"), fmt_num(sum(reqs.values())),
-                       json.dumps({k: int(v) for k, v in sorted(reqs.items())}),
-                       fmt_num(conn), logins, fmt_num(m.get("courtroute_leaf_certificates_minted_total"))))
-    return out
+        during = r.get("during") or last
+        label = "B1/B5/B2" if during in ("B1", "B5", "B2") and r.get("threads") == 1 else during
+        line = ("courtrouted (%s, threads=%s): %s requests by status %s, %s new upstream TLS connection(s), "
+                "%d login(s), %s leaves minted." % (
+                    label, r.get("threads"), fmt_num(sum(reqs.values())),
+                    json.dumps({k: int(v) for k, v in sorted(reqs.items())}),
+                    fmt_num(conn), logins, fmt_num(m.get("courtroute_leaf_certificates_minted_total"))))
+        if line in seen:
+            seen[line] += 1
+        else:
+            seen[line] = 1
+            out.append(line)
+    return [ln if seen[ln] == 1 else "%s (%d daemons, each the same)" % (ln, seen[ln]) for ln in out]
 
 
-def render(directory):
+def dirty_text(dirty):
+    """meta "dirty": a list of changed tracked files (older runs: a bool)."""
+    if not dirty:
+        return ""
+    if isinstance(dirty, list):
+        return " with local changes to %s%s" % (", ".join(dirty[:4]), ", …" if len(dirty) > 4 else "")
+    return " with local changes"
+
+
+def render(directory, label=None):
     recs, meta = load(directory)
+    label = label or meta.get("label")
     targets = []
     body = b1(recs, targets) + b2(recs, targets) + b3(recs, targets) + b5(recs, targets) + \
         b6(recs, targets) + b8(recs, targets)
-    head = ["## Latest run", "",
+    head = ["## Latest run", ""] + (["**%s**" % label, ""] if label else []) + [
             "%s on %s cores (%s), %s. courtroute commit `%s`%s (%s build, branch %s). %s; %s; %s." % (
                 meta.get("date", "?"), meta.get("nproc", "?"), meta.get("cpu", "?"), meta.get("os", "?"),
-                meta.get("commit", "?"), " with local changes" if meta.get("dirty") else "",
+                meta.get("commit", "?"), dirty_text(meta.get("dirty")),
                 meta.get("build_type", "?"), meta.get("branch", "?"), meta.get("nginx", "nginx ?"),
                 meta.get("squid") or "squid not installed", meta.get("mitmproxy") or "mitmproxy not installed"),
             "",
@@ -410,8 +437,9 @@ def main():
     ap.add_argument("--write", help="RESULTS.md to (re)write, keeping its latest run as the previous")
     ap.add_argument("--previous", default="/tmp/bench_before.md",
                     help="previous table for the first write of --write")
+    ap.add_argument("--label", help="one line shown under the heading (else meta.json's label)")
     args = ap.parse_args()
-    text = render(args.dir)
+    text = render(args.dir, args.label)
     if args.write:
         write_results(args.write, text, args.previous)
     sys.stdout.write(text)
