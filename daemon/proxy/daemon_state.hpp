@@ -26,6 +26,7 @@
 #include "status/notify.hpp"
 #include "status/report.hpp"
 #include "store/store.hpp"
+#include "tls/ca_setup.hpp"
 #include "tls/contexts.hpp"
 #include "tls/local_ca.hpp"
 

@@ -50,7 +50,8 @@ void daemon_state::start(std::shared_ptr<const snapshot> snap) {
 void daemon_state::open() {
     auto& cfg = snap_->cfg;
     db_ = store::open_state(cfg.state_dir, cfg.effective_key_file());
-    ca_ = std::make_shared<const tls::local_ca>(tls::local_ca::open_or_create(cfg.state_dir));
+    ca_ = tls::open_local_ca(cfg, *snap_->reg);
+    tls::log_ca_problems(*ca_, *snap_->reg);
     leaves_ = std::make_unique<tls::leaf_cache>(ca_);
     pool_ = std::make_unique<upstream_pool>(io_.get_executor(), tls::make_upstream_context(cfg.upstream_ca_file),
                                             cfg.upstream_resolve);
@@ -101,6 +102,19 @@ void daemon_state::reload() {
         } catch (const std::exception& e) {
             log::event("reload_failed", {{"error", e.what()}, {"outcome", "old config stays in force"}});
         }
+        try {
+            // A CA replaced on disk (`courtroute ca --rotate`) takes over here; open tunnels keep
+            // the leaf contexts they hold. The state dir is the one opened at start.
+            auto ca = tls::open_local_ca(snap_->cfg, *snap_->reg);
+            if (X509_cmp(ca->cert(), ca_->cert()) != 0) {
+                ca_ = std::move(ca);
+                leaves_ = std::make_unique<tls::leaf_cache>(ca_);
+                log::event("ca_reloaded", {{"ca", ca_->cert_path().string()}});
+            }
+        } catch (const std::exception& e) {
+            log::event("ca_reload_failed", {{"error", e.what()}, {"outcome", "the CA loaded before stays in force"}});
+        }
+        tls::log_ca_problems(*ca_, *snap_->reg);
     }
     notify::ready(summary_line());
 }
@@ -413,6 +427,20 @@ net::awaitable<void> daemon_state::handle_connect(beast::tcp_stream& stream, bea
             co_return;
         }
         co_await blind_tunnel(stream, buffer, url->host, url->port, req);
+        co_return;
+    }
+
+    // The local CA signs only within its name constraints; a court added outside them after
+    // the CA was made needs a new CA, not a leaf clients would (rightly) reject.
+    if (!ca_->permits(url->host)) {
+        log::event("connect_refused", {{"user", *user}, {"host", url->host}, {"court", c->id},
+                                       {"reason", "ca_not_permitted"}, {"action", "run courtroute ca --rotate"}});
+        const refusal r{502, {},
+                        "courtroute's local CA is not permitted to sign for " + url->host +
+                            " (court " + c->id + " was added to the registry after the CA was created); an "
+                            "administrator must run `courtroute ca --rotate`, have clients trust the new CA "
+                            "(`courtroute ca --install`) and reload courtroute. Nothing was sent upstream."};
+        co_await write_refusal(stream, req, r, c->id, "none");
         co_return;
     }
 
