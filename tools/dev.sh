@@ -6,13 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # What building and running need; the tests also need real clients, openssl for test
-# certificates, systemd-analyze for the unit, and dpkg-dev/lintian for the package.
+# certificates, systemd-analyze for the unit, dpkg-dev/lintian for the package, and certutil
+# (libnss3-tools) for `courtroute ca --install` into NSS databases.
 build_packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libboost1.81-dev libboost-json1.81-dev libssl-dev libtomlplusplus-dev
   libsqlitecpp-dev libsqlite3-dev libgtest-dev libgmock-dev libsystemd-dev
 )
-test_packages=(curl openssl python3 python3-requests systemd dpkg-dev lintian)
+test_packages=(curl openssl python3 python3-requests systemd dpkg-dev lintian libnss3-tools)
 
 install_packages() {
   local missing=()

@@ -25,6 +25,7 @@
 
 #include <boost/json.hpp>
 
+#include "cli/ca_trust.hpp"
 #include "cli/secret_input.hpp"
 #include "config/settings.hpp"
 #include "core/text.hpp"
@@ -69,6 +70,12 @@ commands:
   courts [--system nextgen|legacy] [--type district|bankruptcy|appellate|other]
                            the court registry as a table (systems in force today)
   ca                       the local CA certificate's path (created on first use)
+  ca --install [--user NAME ...]
+                           trust the local CA system-wide (/usr/local/share/ca-certificates and
+                           update-ca-certificates) and in each existing Chromium and Firefox NSS
+                           database of the named users (default: $SUDO_USER); needs root and,
+                           for browsers, certutil (Debian's libnss3-tools); prints each change
+  ca --uninstall           remove exactly what ca --install added (it keeps a manifest)
   ca --rotate              replace the local CA (e.g. an old unconstrained one) with a new one
                            constrained to the court hosts; says what to trust again
   check                    check the config and the court registry (like courtrouted --check)
@@ -659,7 +666,7 @@ int ca_rotate(context& ctx) {
     if (r.old_cert)
         std::cout << "kept the old certificate as " << r.old_cert->string()
                   << " (to find and remove it wherever it was trusted by hand)\n";
-    const std::vector<std::string> installed;
+    const auto installed = installed_trust(cfg.state_dir);
     std::cout << "re-trust: clients must now trust " << r.cert.string() << '\n';
     if (!installed.empty()) {
         std::cout << "  the old CA is still installed in:\n";
@@ -676,12 +683,59 @@ int ca_rotate(context& ctx) {
 }
 
 int cmd_ca(context& ctx, std::span<const std::string> args) {
-    const auto a = parse_args(args, "ca", {}, {"--rotate"}, {});
+    // Parsed by hand: --user may be given several times.
+    bool install = false, uninstall = false, rotate = false;
+    std::vector<std::string> users;
+    bool users_given = false;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "--install") install = true;
+        else if (a == "--uninstall") uninstall = true;
+        else if (a == "--rotate") rotate = true;
+        else if (a == "--user" || a.starts_with("--user=")) {
+            std::string v;
+            if (a == "--user") {
+                if (i + 1 >= args.size()) throw usage_error("option --user of 'ca' needs a value");
+                v = args[++i];
+            } else {
+                v = a.substr(7);
+            }
+            if (v.empty() || !printable(v) || v.size() > 64) throw usage_error("--user needs a user name");
+            users_given = true;
+            if (std::find(users.begin(), users.end(), v) == users.end()) users.push_back(v);
+        } else if (a.size() > 1 && a[0] == '-') {
+            throw usage_error("unknown option '" + a.substr(0, a.find('=')) + "' for 'ca'");
+        } else {
+            throw usage_error("too many arguments for 'ca'");
+        }
+    }
+    if (int(install) + int(uninstall) + int(rotate) > 1)
+        throw usage_error("'ca' takes one of --install, --uninstall and --rotate");
+    if (users_given && !install) throw usage_error("--user goes with 'ca --install'");
+
     const auto& cfg = ctx.config();
-    if (a.flag("--rotate")) return ca_rotate(ctx);
-    const fs::path cert = existing_or_new_ca(ctx);
-    std::cout << cert.string() << '\n';
-    warn_about_ca(cfg.state_dir, cert);
+    if (rotate) return ca_rotate(ctx);
+    const auto targets = trust_targets::from_environment();
+    try {
+        if (uninstall) {
+            uninstall_ca_trust(cfg.state_dir, targets, std::cout);
+            return 0;
+        }
+        const fs::path cert = existing_or_new_ca(ctx);
+        if (!install) {
+            std::cout << cert.string() << '\n';
+            warn_about_ca(cfg.state_dir, cert);
+            return 0;
+        }
+        // `sudo courtroute ca --install` is meant for the person typing it: their browsers too.
+        if (!users_given)
+            if (const char* sudo_user = std::getenv("SUDO_USER"); sudo_user && *sudo_user && std::string(sudo_user) != "root")
+                users.emplace_back(sudo_user);
+        install_ca_trust(cfg.state_dir, cert, users, targets, std::cout);
+    } catch (const trust_error& e) {
+        std::cout.flush();
+        throw failure(e.what(), e.where);
+    }
     return 0;
 }
 
