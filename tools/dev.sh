@@ -6,14 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # What building and running need; the tests also need real clients, openssl for test
-# certificates, systemd-analyze for the unit, dpkg-dev/lintian for the package, and the
-# benchmark smoke run (bench.smoke) its peers: nginx, squid with ssl-bump, mitmproxy, taskset.
+# certificates, systemd-analyze for the unit, dpkg-dev/lintian for the package, certutil
+# (libnss3-tools) for `courtroute ca --install` into NSS databases, and the benchmark smoke
+# run (bench.smoke) its peers: nginx, squid with ssl-bump, mitmproxy, taskset.
 build_packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libboost1.81-dev libboost-json1.81-dev libssl-dev libtomlplusplus-dev
   libsqlitecpp-dev libsqlite3-dev libgtest-dev libgmock-dev libsystemd-dev
 )
-test_packages=(curl openssl python3 python3-requests systemd dpkg-dev lintian
+test_packages=(curl openssl python3 python3-requests systemd dpkg-dev lintian libnss3-tools
                nginx-light squid-openssl mitmproxy util-linux)
 
 install_packages() {

@@ -255,7 +255,8 @@ private:
                 all.merge(part.first);
                 upstream_connects += part.second;
             }
-            auto body = all.render(d_.leaves->minted(), d_.leaves->hits(), upstream_connects, d_.logins.size(),
+            auto snap = w_.config();
+            auto body = all.render(snap->leaves->minted(), snap->leaves->hits(), upstream_connects, d_.logins.size(),
                                    d_.connections.load());
             co_return co_await write_simple(stream_, req, http::status::ok, "text/plain; version=0.0.4",
                                             std::move(body));
@@ -300,9 +301,13 @@ private:
             co_await write_refusal(stream_, req, r, "", "none");
             co_return;
         }
-        auto what = routing::decide_connect(c.to, *snap.reg, snap.cfg);
+        auto what = routing::decide_connect(c.to, *snap.reg, snap.cfg, snap.ca->permits(c.to.host));
         if (auto* r = std::get_if<routing::refusal>(&what)) {
-            log::event("connect_refused", {{"user", *user}, {"host", c.to.host}});
+            if (r->outcome == "ca_not_permitted")
+                log::event("connect_refused", {{"user", *user}, {"host", c.to.host}, {"reason", "ca_not_permitted"},
+                                               {"action", "run courtroute ca --rotate"}});
+            else
+                log::event("connect_refused", {{"user", *user}, {"host", c.to.host}});
             co_await write_refusal(stream_, req, *r, "", "none");
             co_return;
         }
@@ -320,7 +325,7 @@ private:
             auto [ec, n] = co_await http::async_write_header(stream_, sr, use_tuple);
             if (ec) co_return;
         }
-        auto ctx = d_.leaves->server_context(host);
+        auto ctx = snap.leaves->server_context(host);
         tls_stream tls(std::move(stream_), *ctx);
         entry_->socket = &beast::get_lowest_layer(tls).socket();
         beast::get_lowest_layer(tls).expires_after(client_header_timeout);

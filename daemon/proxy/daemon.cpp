@@ -9,6 +9,7 @@
 #include "proxy/worker.hpp"
 #include "status/notify.hpp"
 #include "status/report.hpp"
+#include "tls/ca_setup.hpp"
 #include "tls/contexts.hpp"
 
 namespace courtroute::proxy {
@@ -17,9 +18,34 @@ using namespace std::chrono_literals;
 
 namespace {
 
+/// Opens the local CA for `snap` (creating it on first use; the state directory must exist).
+/// On a reload (`previous` given) a CA that cannot be opened leaves the previous one in force,
+/// and an unchanged CA keeps its leaf cache.
+void attach_ca(snapshot& snap, const snapshot* previous) {
+    try {
+        auto ca = tls::open_local_ca(snap.cfg, *snap.reg);
+        if (previous && X509_cmp(ca->cert(), previous->ca->cert()) == 0) {
+            snap.ca = previous->ca;
+            snap.leaves = previous->leaves;
+        } else {
+            if (previous) log::event("ca_reloaded", {{"ca", ca->cert_path().string()}});
+            snap.ca = std::move(ca);
+            snap.leaves = std::make_shared<tls::leaf_cache>(snap.ca);
+        }
+    } catch (const std::exception& e) {
+        if (!previous) throw;  // the daemon cannot start without its CA
+        log::event("ca_reload_failed", {{"error", e.what()}, {"outcome", "the CA loaded before stays in force"}});
+        snap.ca = previous->ca;
+        snap.leaves = previous->leaves;
+    }
+    tls::log_ca_problems(*snap.ca, *snap.reg);
+}
+
 /// Loads config and registry from `path`; nullptr (errors logged) when the config is unusable.
+/// On a reload (`previous` given) the local CA comes along (see attach_ca); the first load
+/// leaves it to the daemon, which opens the CA once the state directory exists.
 std::shared_ptr<const snapshot> load_snapshot(const std::filesystem::path& path, bool explicitly_named,
-                                              std::uint64_t generation) {
+                                              std::uint64_t generation, const snapshot* previous) {
     auto loaded = load_settings(path, explicitly_named);
     if (!loaded.errors.empty()) {
         for (auto& e : loaded.errors) log::event("config_error", {{"where", e.to_string()}});
@@ -36,6 +62,7 @@ std::shared_ptr<const snapshot> load_snapshot(const std::filesystem::path& path,
         return nullptr;
     }
     snap->generation = generation;
+    if (previous) attach_ca(*snap, previous);
     return snap;
 }
 
@@ -45,10 +72,11 @@ daemon::daemon(std::filesystem::path path, bool explicitly_named, std::shared_pt
     : config_path(std::move(path)), config_explicit(explicitly_named), config(first) {
     generations = first->generation;
     const auto& cfg = first->cfg;
-    db = store::open_state(cfg.state_dir, cfg.effective_key_file());
+    db = store::open_state(cfg.state_dir, cfg.effective_key_file());  // creates the state directory
+    auto complete = std::make_shared<snapshot>(*first);
+    attach_ca(*complete, nullptr);
+    config.publish(complete);
     users = std::make_unique<user_directory>(*db, cfg.database_file());
-    ca = std::make_shared<const tls::local_ca>(tls::local_ca::open_or_create(cfg.state_dir));
-    leaves = std::make_unique<tls::leaf_cache>(ca);
     unsigned threads = cfg.listen_threads ? cfg.listen_threads : std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < threads; ++i) workers.push_back(std::make_unique<worker>(*this, i));
     front = std::make_unique<listener>(*this);
@@ -62,7 +90,9 @@ daemon::daemon(std::filesystem::path path, bool explicitly_named, std::shared_pt
 daemon::~daemon() = default;
 
 std::shared_ptr<const snapshot> daemon::load() const {
-    return load_snapshot(config_path, config_explicit, const_cast<daemon*>(this)->generations.fetch_add(1) + 1);
+    auto previous = config.current();
+    return load_snapshot(config_path, config_explicit, const_cast<daemon*>(this)->generations.fetch_add(1) + 1,
+                         previous.get());
 }
 
 int daemon::run() {
@@ -86,7 +116,7 @@ int daemon::run() {
     log::event("listening", {{"address", snap->cfg.listen_proxy.to_string()},
                              {"courts", std::to_string(snap->reg->courts().size())},
                              {"threads", std::to_string(workers.size())},
-                             {"ca", ca->cert_path().string()}});
+                             {"ca", snap->ca->cert_path().string()}});
     notify::ready(summary_line());
     for (std::size_t i = 1; i < workers.size(); ++i) workers[i]->start_thread();
     first.run();  // worker 0 runs on this thread
@@ -124,10 +154,10 @@ std::string daemon::summary_line() {
 }
 
 int run_daemon(const std::filesystem::path& config, bool explicitly_named) {
-    auto first = load_snapshot(config, explicitly_named, 1);
-    if (!first) return 1;
     std::unique_ptr<daemon> d;
     try {
+        auto first = load_snapshot(config, explicitly_named, 1, nullptr);
+        if (!first) return 1;
         d = std::make_unique<daemon>(config, explicitly_named, first);
         return d->run();
     } catch (const std::exception& e) {

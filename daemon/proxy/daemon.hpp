@@ -12,7 +12,6 @@
 #include "proxy/snapshot.hpp"
 #include "proxy/user_directory.hpp"
 #include "store/store.hpp"
-#include "tls/local_ca.hpp"
 
 namespace courtroute::proxy {
 
@@ -42,8 +41,6 @@ public:
     std::unique_ptr<store> db;                   ///< the daemon's store connection
     std::unique_ptr<user_directory> users;       ///< users, facts, run-time facts
     login_service logins;                        ///< upstream sessions
-    std::shared_ptr<const tls::local_ca> ca;     ///< the local CA
-    std::unique_ptr<tls::leaf_cache> leaves;     ///< intercepted hosts' certificates
     std::vector<std::unique_ptr<worker>> workers;///< one per thread; workers[0] also runs the listener
     std::unique_ptr<listener> front;             ///< accept, signals, reload, drain
     std::atomic<std::size_t> connections{0};     ///< open client connections, all workers

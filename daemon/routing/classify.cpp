@@ -54,9 +54,19 @@ plain_request classify_plain(const request_line& line, const registry& reg) {
 }
 
 std::variant<intercept, blind_tunnel, refusal> decide_connect(const authority& to, const registry& reg,
-                                                              const settings& cfg) {
+                                                              const settings& cfg, bool ca_permits) {
     const court* c = reg.find_host(to.host);
-    if (c && to.port == 443) return intercept{c};
+    if (c && to.port == 443) {
+        if (ca_permits) return intercept{c};
+        // A court added outside the CA's constraints after it was made needs a new CA, not a
+        // leaf clients would (rightly) reject.
+        auto r = refuse(502, "courtroute's local CA is not permitted to sign for " + to.host + " (court " + c->id +
+                                 " was added to the registry after the CA was created); an administrator must run "
+                                 "`courtroute ca --rotate`, have clients trust the new CA (`courtroute ca --install`) "
+                                 "and reload courtroute. Nothing was sent upstream.");
+        r.outcome = "ca_not_permitted";
+        return r;
+    }
     if (c || cfg.other_hosts == other_hosts_policy::refuse)
         return refuse(403, to.host + ":" + std::to_string(to.port) +
                                " is not a court host in the registry (policy.other_hosts = refuse)");

@@ -64,9 +64,11 @@ struct intercept {
 struct blind_tunnel {
     authority to; ///< where to connect
 };
-/// CONNECT to a registry court on 443 is intercepted; elsewhere `policy.other_hosts` decides.
+/// CONNECT to a registry court on 443 is intercepted, if the local CA may sign for it
+/// (`ca_permits`: its name constraints; else 502 saying to rotate the CA, before anything is
+/// sent); elsewhere `policy.other_hosts` decides.
 [[nodiscard]] std::variant<intercept, blind_tunnel, refusal> decide_connect(const authority& to, const registry& reg,
-                                                                          const settings& cfg);
+                                                                          const settings& cfg, bool ca_permits);
 
 /// Dispatches a request inside a tunnel opened to `tunnel_host` (a registry court host): its
 /// Host must name that host exactly (`:443` allowed), an absolute-form target must too, and a

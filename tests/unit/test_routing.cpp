@@ -322,13 +322,18 @@ TEST(Classify, ConnectPolicy) {
     settings refuse_cfg, tunnel_cfg;
     tunnel_cfg.other_hosts = other_hosts_policy::tunnel;
     auto at = [](std::string host, std::uint16_t port) { return authority{std::move(host), port, false}; };
-    EXPECT_EQ(std::get<intercept>(decide_connect(at("ecf.azb.uscourts.gov", 443), reg, refuse_cfg)).target->id, "azb");
-    EXPECT_EQ(std::get<intercept>(decide_connect(at("ca9-showdoc.azurewebsites.us", 443), reg, refuse_cfg)).target->id,
+    EXPECT_EQ(std::get<intercept>(decide_connect(at("ecf.azb.uscourts.gov", 443), reg, refuse_cfg, true)).target->id, "azb");
+    EXPECT_EQ(std::get<intercept>(decide_connect(at("ca9-showdoc.azurewebsites.us", 443), reg, refuse_cfg, true)).target->id,
               "ca9");
-    EXPECT_EQ(std::get<refusal>(decide_connect(at("example.com", 443), reg, refuse_cfg)).status, 403u);
-    EXPECT_TRUE(std::holds_alternative<blind_tunnel>(decide_connect(at("example.com", 443), reg, tunnel_cfg)));
+    EXPECT_EQ(std::get<refusal>(decide_connect(at("example.com", 443), reg, refuse_cfg, true)).status, 403u);
+    EXPECT_TRUE(std::holds_alternative<blind_tunnel>(decide_connect(at("example.com", 443), reg, tunnel_cfg, true)));
     // A court host on another port is never tunnelled blind: its traffic must not bypass injection rules.
-    EXPECT_EQ(std::get<refusal>(decide_connect(at("ecf.azb.uscourts.gov", 8443), reg, tunnel_cfg)).status, 403u);
+    EXPECT_EQ(std::get<refusal>(decide_connect(at("ecf.azb.uscourts.gov", 8443), reg, tunnel_cfg, true)).status, 403u);
+    // A court the local CA may not sign for: refused before the 200, with what to do.
+    auto outside = std::get<refusal>(decide_connect(at("ecf.azb.uscourts.gov", 443), reg, refuse_cfg, false));
+    EXPECT_EQ(outside.status, 502u);
+    EXPECT_EQ(outside.outcome, "ca_not_permitted");
+    EXPECT_NE(outside.body().find("courtroute ca --rotate"), std::string::npos);
 }
 
 TEST(Classify, InsideATunnel) {
