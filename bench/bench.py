@@ -679,6 +679,35 @@ resolve = { %s }
             cpus = "0-%d" % (self.ncpu - 1)
         pin(self.up.pid, cpus)
 
+    # ------------------------------------------------------------------ profiling
+
+    def start_profile(self, name):
+        """With BENCH_PERF=1: samples courtrouted with `perf record -g` during one load (the
+        first round of each B1 courtroute side); stop_profile writes the report beside the results."""
+        if os.environ.get("BENCH_PERF") != "1" or self.cr is None or not shutil.which("perf"):
+            return None
+        data = os.path.join(self.out, "perf-%s.data" % name)
+        p = subprocess.Popen(["perf", "record", "-F", "1999", "-g", "-p", str(self.cr.pid), "-o", data],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        return (p, data, name)
+
+    def stop_profile(self, profile):
+        if profile is None:
+            return
+        p, data, name = profile
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        for kind, args in (("self", ["--no-children"]), ("children", ["--children"])):
+            out = os.path.join(self.out, "perf-%s-%s.txt" % (name, kind))
+            with open(out, "w", encoding="utf-8") as f:
+                subprocess.run(["perf", "report", "-i", data, "--stdio", "--percent-limit", "0.7", "-g", "none"] + args,
+                               stdout=f, stderr=subprocess.DEVNULL, timeout=300)
+        log("  profile of courtrouted written to %s" % os.path.join(self.out, "perf-%s-*.txt" % name))
+
     # ------------------------------------------------------------------ B1
 
     def b1(self, threads):
@@ -693,12 +722,14 @@ resolve = { %s }
                 for side in ("cr", "ng", "direct"):
                     if side == "direct" and threads == 1:
                         self.pin_upstream(self.cpus("proxy", 1))  # the ceiling gets the proxy's core
+                    profile = self.start_profile("b1-t%d-c%d" % (threads, conns)) if side == "cr" and rnd == 1 else None
                     try:
                         res = self.loadgen(self.side_args(side) + [
                             "--connections", conns, "--threads", min(lg_threads, conns),
                             "--duration", self.duration, "--warmup", self.warmup, "--expect", EXPECT],
                             cpus=lg_cpus, check_cr="B1 threads=%d conns=%d" % (threads, conns) if side == "cr" else None)
                     finally:
+                        self.stop_profile(profile)
                         if side == "direct" and threads == 1:
                             self.pin_upstream(self.cpus("other", 1))
                     self.record({"s": "B1", "threads": threads, "conns": conns, "round": rnd, "side": side, "lg": res})

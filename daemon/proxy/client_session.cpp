@@ -5,6 +5,7 @@
 #include "core/log.hpp"
 #include "core/text.hpp"
 #include "proxy/daemon.hpp"
+#include "proxy/http_wire.hpp"
 #include "proxy/listener.hpp"
 #include "proxy/worker.hpp"
 #include "routing/answer.hpp"
@@ -158,12 +159,16 @@ private:
                 in.body_pending = true;
             } else {
                 in.req.base() = parser.get().base();
-                std::array<char, 65536> buf;
-                if (len) in.req.body().reserve(static_cast<std::size_t>(*len));
+                auto& body = in.req.body();
                 while (!parser.is_done() && !ec) {
-                    auto got = co_await read_client_body(stream, buffer, parser, buf.data(), buf.size(), ec);
-                    in.req.body().append(buf.data(), got);
-                    if (in.req.body().size() >= replay_limit && !parser.is_done()) {
+                    // Straight into the body (no buffer in the coroutine frame).
+                    auto left = parser.content_length_remaining();
+                    std::size_t chunk = left && *left ? static_cast<std::size_t>(std::min<std::uint64_t>(*left, 65536)) : 16384;
+                    auto old = body.size();
+                    body.resize(old + chunk);
+                    auto got = co_await read_client_body(stream, buffer, parser, body.data() + old, chunk, ec);
+                    body.resize(old + got);
+                    if (body.size() >= replay_limit && !parser.is_done()) {
                         in.body_pending = true;  // a long chunked body: the rest streams
                         break;
                     }
@@ -274,15 +279,22 @@ private:
             if (!snap.cfg.anonymous_user.empty()) return snap.cfg.anonymous_user;
             return std::nullopt;
         }
+        // A keep-alive client sends the same credentials every time: remembered per connection
+        // until anything in the directory changes (a rotated token, a removed user).
+        auto epoch = d_.users->epoch();
+        if (!auth_user_.empty() && auth_epoch_ == epoch && it->value() == auth_value_) return auth_user_;
+        std::optional<std::string> user;
         if (bearer) {
-            auto token = routing::bearer_token(it->value());
-            if (!token) return std::nullopt;
-            return w_.users.user_for_token(*token);
+            if (auto token = routing::bearer_token(it->value())) user = w_.users.user_for_token(*token);
+        } else if (auto cred = routing::basic_credentials(it->value())) {
+            user = w_.users.user_for_token(cred->second);
+            if (user && *user != cred->first) user.reset();
         }
-        auto cred = routing::basic_credentials(it->value());
-        if (!cred) return std::nullopt;
-        auto user = w_.users.user_for_token(cred->second);
-        if (!user || *user != cred->first) return std::nullopt;
+        if (user) {
+            auth_value_ = it->value();
+            auth_user_ = *user;
+            auth_epoch_ = epoch;
+        }
         return user;
     }
 
@@ -470,7 +482,6 @@ private:
         for (const auto& [name, value] : plan.set) req.set(name, value);
         req.target(plan.target);
         req.version(11);
-        req.keep_alive(true);
 
         for (int attempt = 0; attempt < 2; ++attempt) {
             auto got = co_await d_.logins.session_for(w_, plan, c);
@@ -501,8 +512,12 @@ private:
             if (in.body_pending) {
                 f = co_await send_streamed(client, client_buffer, in, plan.host);
             } else {
-                req.prepare_payload();
-                f = co_await w_.upstream.fetch(plan.host, 443, req, true, plan.resend_on_stale_connection);
+                frame_whole(req.base(), req.body().size(), true);
+                wire_.clear();
+                append_head(wire_, req.base());
+                wire_.append(req.body());
+                f = co_await w_.upstream.fetch(plan.host, 443, wire_, req.method() == http::verb::head, true,
+                                               plan.resend_on_stale_connection);
             }
             if (f.error) {
                 auto r = routing::upstream_refusal(f.error.fault, plan.host, f.error.detail);
@@ -583,15 +598,15 @@ private:
         auto [hec, hn] = co_await http::async_write_header(f.conn->stream, sr, use_tuple);
         error_code ec = hec;
         if (!ec && !in.req.body().empty()) ec = co_await send(in.req.body().data(), in.req.body().size(), true);
-        std::array<char, 65536> buf;
+        auto buf = std::make_unique<std::array<char, 65536>>();
         while (!ec && !in.parser.is_done()) {
             error_code cec;
-            auto n = co_await read_client_body(client, client_buffer, in.parser, buf.data(), buf.size(), cec);
+            auto n = co_await read_client_body(client, client_buffer, in.parser, buf->data(), buf->size(), cec);
             if (cec) {
                 f.error = upstream_error{routing::upstream_fault::broken, "the client's upload broke off"};
                 co_return f;
             }
-            if (n) ec = co_await send(buf.data(), n, true);
+            if (n) ec = co_await send(buf->data(), n, true);
         }
         if (!ec && !sr.is_done()) ec = co_await send(nullptr, 0, false);
         if (ec) {
@@ -612,54 +627,25 @@ private:
         const auto status = header.result_int();
         bool bodiless = head_request || status / 100 == 1 || status == 204 || status == 304;
         error_code ec;
-        if (p.is_done() && !bodiless) {
-            // Whole body in hand: send it with an exact Content-Length.
-            http::response<http::string_body> res{std::move(header), std::move(f.body)};
-            res.erase(http::field::transfer_encoding);
-            res.keep_alive(keep_alive);
-            res.prepare_payload();
-            lowest.expires_after(client_write_timeout);
-            std::size_t n = 0;
-            std::tie(ec, n) = co_await http::async_write(client, res, use_tuple);
-        } else if (bodiless) {
-            http::response<http::empty_body> res{std::move(header)};
-            res.keep_alive(keep_alive);
-            http::response_serializer<http::empty_body> sr{res};
-            lowest.expires_after(client_write_timeout);
-            std::size_t n = 0;
-            std::tie(ec, n) = co_await http::async_write_header(client, sr, use_tuple);
-        } else {
-            // Stream: whatever was read for inspection first, then the rest as it arrives.
-            http::response<http::buffer_body> res{std::move(header)};
-            res.keep_alive(keep_alive);
-            http::response_serializer<http::buffer_body> sr{res};
-            res.body().data = nullptr;
-            res.body().more = true;
-            lowest.expires_after(client_write_timeout);
-            std::size_t n = 0;
-            std::tie(ec, n) = co_await http::async_write_header(client, sr, use_tuple);
-            auto send = [&](const char* data, std::size_t len, bool more) -> net::awaitable<error_code> {
-                res.body().data = const_cast<char*>(data);
-                res.body().size = len;
-                res.body().more = more;
-                lowest.expires_after(client_write_timeout);
-                auto [wec, written] = co_await http::async_write(client, sr, use_tuple);
-                if (wec == http::error::need_buffer) wec = {};
-                co_return wec;
-            };
-            if (!ec && !f.body.empty()) ec = co_await send(f.body.data(), f.body.size(), true);
-            std::array<char, 65536> buf;
-            upstream_error upstream_err;
-            while (!ec && !p.is_done()) {
-                auto got = co_await w_.upstream.read_body_some(*f.conn, p, buf.data(), buf.size(), upstream_err);
-                if (upstream_err) {
-                    // The court broke off mid-body: the client must see a truncated answer, not a complete one.
-                    log::event("relay_failed", {{"error", upstream_err.detail}});
-                    co_return false;
-                }
-                if (got) ec = co_await send(buf.data(), got, true);
+        if (bodiless || p.is_done()) {
+            // Whole body in hand (or none): one write, with an exact Content-Length.
+            if (bodiless) {
+                header.erase(http::field::connection);
+                if (!keep_alive) header.set(http::field::connection, "close");
+            } else {
+                frame_whole(header, f.body.size(), keep_alive);
             }
-            if (!ec && !sr.is_done()) ec = co_await send(nullptr, 0, false);
+            wire_.clear();
+            append_head(wire_, header);
+            std::array<net::const_buffer, 2> parts{net::buffer(wire_),
+                                                   net::buffer(f.body.data(), bodiless ? 0 : f.body.size())};
+            lowest.expires_after(client_write_timeout);
+            std::size_t n = 0;
+            std::tie(ec, n) = co_await net::async_write(client, parts, use_tuple);
+        } else {
+            bool upstream_broke = false;
+            ec = co_await stream_answer(client, f, std::move(header), keep_alive, upstream_broke);
+            if (upstream_broke) co_return false;
         }
         if (p.is_done() && p.keep_alive()) w_.upstream.release(std::move(f.conn));
         if (ec) {
@@ -669,8 +655,52 @@ private:
         co_return keep_alive;
     }
 
+    /// Streams an answer whose body is not all in hand: whatever was read for inspection first,
+    /// then the rest as it arrives. A court breaking off mid-body sets `upstream_broke`: the
+    /// client must see a truncated answer, not a complete one.
+    template <class Stream>
+    net::awaitable<error_code> stream_answer(Stream& client, fetched& f, http::response_header<> header,
+                                             bool keep_alive, bool& upstream_broke) {
+        auto& lowest = beast::get_lowest_layer(client);
+        auto& p = *f.parser;
+        http::response<http::buffer_body> res{std::move(header)};
+        res.keep_alive(keep_alive);
+        http::response_serializer<http::buffer_body> sr{res};
+        res.body().data = nullptr;
+        res.body().more = true;
+        lowest.expires_after(client_write_timeout);
+        auto [ec, n] = co_await http::async_write_header(client, sr, use_tuple);
+        auto send = [&](const char* data, std::size_t len, bool more) -> net::awaitable<error_code> {
+            res.body().data = const_cast<char*>(data);
+            res.body().size = len;
+            res.body().more = more;
+            lowest.expires_after(client_write_timeout);
+            auto [wec, written] = co_await http::async_write(client, sr, use_tuple);
+            if (wec == http::error::need_buffer) wec = {};
+            co_return wec;
+        };
+        if (!ec && !f.body.empty()) ec = co_await send(f.body.data(), f.body.size(), true);
+        auto buf = std::make_unique<std::array<char, 65536>>();
+        upstream_error upstream_err;
+        while (!ec && !p.is_done()) {
+            auto got = co_await w_.upstream.read_body_some(*f.conn, p, buf->data(), buf->size(), upstream_err);
+            if (upstream_err) {
+                log::event("relay_failed", {{"error", upstream_err.detail}});
+                upstream_broke = true;
+                co_return ec;
+            }
+            if (got) ec = co_await send(buf->data(), got, true);
+        }
+        if (!ec && !sr.is_done()) ec = co_await send(nullptr, 0, false);
+        co_return ec;
+    }
+
     worker& w_;
     daemon& d_;
+    std::string wire_;            ///< a head being written (kept: its capacity serves the next one)
+    std::string auth_value_;      ///< the credentials header last accepted on this connection (its token: a secret)
+    std::string auth_user_;       ///< whom it named
+    std::uint64_t auth_epoch_ = 0;///< the directory's epoch then
     beast::tcp_stream stream_;
     std::list<worker::connection>::iterator entry_;
 };

@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "core/text.hpp"
+#include "proxy/http_wire.hpp"
 #include "tls/contexts.hpp"
 
 namespace courtroute::proxy {
@@ -185,19 +186,28 @@ net::awaitable<void> upstream_client::read_answer(fetched& f, bool head_request,
     if (inspect && !f.parser->is_done() && is_textual(res[http::field::content_type])) {
         auto len = f.parser->content_length();
         if (!len || *len <= inspect_limit) {
-            if (len) f.body.reserve(static_cast<std::size_t>(*len));
-            std::array<char, 65536> buf;
             while (!f.parser->is_done() && f.body.size() < inspect_limit) {
-                auto n = co_await read_body_some(*f.conn, *f.parser, buf.data(), buf.size(), f.error);
+                co_await read_body_into(*f.conn, *f.parser, f.body, f.error);
                 if (f.error) co_return;
-                f.body.append(buf.data(), n);
             }
         }
     }
 }
 
-net::awaitable<fetched> upstream_client::fetch(std::string_view host, std::uint16_t port,
-                                               http::request<http::string_body>& req, bool inspect, bool resend_ok) {
+net::awaitable<void> upstream_client::read_body_into(upstream_conn& conn, http::response_parser<http::buffer_body>& p,
+                                                     std::string& out, upstream_error& err) {
+    // Straight into the string (no buffer in the coroutine frame): the rest of a known length, else 16 KiB.
+    auto left = p.content_length_remaining();
+    std::size_t chunk = left ? static_cast<std::size_t>(std::min<std::uint64_t>(*left, 65536)) : 16384;
+    if (chunk == 0) chunk = 16384;
+    auto old = out.size();
+    out.resize(old + chunk);
+    auto n = co_await read_body_some(conn, p, out.data() + old, chunk, err);
+    out.resize(old + n);
+}
+
+net::awaitable<fetched> upstream_client::fetch(std::string_view host, std::uint16_t port, std::string_view wire,
+                                               bool head_request, bool inspect, bool resend_ok) {
     for (int attempt = 0;; ++attempt) {
         fetched f;
         f.conn = co_await acquire(host, port, !resend_ok, f.error);
@@ -205,9 +215,9 @@ net::awaitable<fetched> upstream_client::fetch(std::string_view host, std::uint1
         // A pooled connection the peer may have closed meanwhile: replaced once, if the method allows.
         bool replaceable = f.conn->reused && attempt == 0 && resend_ok;
         beast::get_lowest_layer(f.conn->stream).expires_after(timeouts_.write);
-        auto [wec, wn] = co_await http::async_write(f.conn->stream, req, use_tuple);
+        auto [wec, wn] = co_await net::async_write(f.conn->stream, net::buffer(wire), use_tuple);
         if (wec && replaceable) continue;  // the peer had closed it: nothing was processed
-        co_await read_answer(f, req.method() == http::verb::head, inspect);
+        co_await read_answer(f, head_request, inspect);
         if (wec) f.conn->broken = true;  // never back into the pool
         if (wec && f.error) {
             // The court may answer early and close (431, 413) while the request is still going
@@ -227,20 +237,21 @@ net::awaitable<exchanged> upstream_client::exchange(std::string_view host, std::
                                                     http::request<http::string_body> req) {
     req.set(http::field::host, host);
     req.set(http::field::user_agent, "courtroute/" COURTROUTE_VERSION);
-    req.prepare_payload();
+    frame_whole(req.base(), req.body().size(), true);
+    std::string wire;
+    append_head(wire, req.base());
+    wire.append(req.body());
     exchanged out;
     // Logins and logouts are POSTs: never re-sent (a second password try counts against the account).
-    auto f = co_await fetch(host, port, req, false, false);
+    auto f = co_await fetch(host, port, wire, req.method() == http::verb::head, false, false);
     if (f.error) {
         out.error = std::move(f.error);
         co_return out;
     }
     out.answer.base() = f.parser->get().base();
-    std::array<char, 16384> buf;
     while (!f.parser->is_done()) {
-        auto n = co_await read_body_some(*f.conn, *f.parser, buf.data(), buf.size(), out.error);
+        co_await read_body_into(*f.conn, *f.parser, out.answer.body(), out.error);
         if (out.error) co_return out;
-        out.answer.body().append(buf.data(), n);
         if (out.answer.body().size() > (1u << 20)) {
             out.error = upstream_error{upstream_fault::broken, "answer larger than 1 MiB"};
             co_return out;

@@ -73,17 +73,20 @@ public:
     /// The generation last configured.
     [[nodiscard]] std::uint64_t generation() const { return generation_; }
 
-    /// Sends `req` (its body whole) on a pooled or new connection and reads the answer's header
+    /// Sends `wire` (a whole request: head and body, see http_wire.hpp) on a pooled or new connection and reads the answer's header
     /// (past interim 1xx) and, when `inspect` and the answer is text, its body up to `inspect_limit`.
     /// A pooled connection found dead before any answer byte is replaced once, but only when
     /// `resend_ok` (the request is idempotent): a request that may have reached the court is never sent twice.
-    net::awaitable<fetched> fetch(std::string_view host, std::uint16_t port, http::request<http::string_body>& req,
+    net::awaitable<fetched> fetch(std::string_view host, std::uint16_t port, std::string_view wire, bool head_request,
                                   bool inspect, bool resend_ok);
     /// Reads the answer's header of a request already written on `f.conn` (and the body for inspection).
     net::awaitable<void> read_answer(fetched& f, bool head_request, bool inspect);
     /// Reads up to `cap` more body bytes into `buf`; 0 with `err` set on failure.
     net::awaitable<std::size_t> read_body_some(upstream_conn& conn, http::response_parser<http::buffer_body>& p,
                                                char* buf, std::size_t cap, upstream_error& err);
+    /// Appends the next piece of the body to `out` (at most 64 KiB); `err` set on failure.
+    net::awaitable<void> read_body_into(upstream_conn& conn, http::response_parser<http::buffer_body>& p,
+                                        std::string& out, upstream_error& err);
     /// A small request/answer exchange for logins and logouts (whole body, 1 MiB at most).
     net::awaitable<exchanged> exchange(std::string_view host, std::uint16_t port, http::request<http::string_body> req);
     /// A new verified connection, never from the pool (a streamed upload must not meet a dead one).

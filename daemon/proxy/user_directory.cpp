@@ -1,13 +1,23 @@
 #include "proxy/user_directory.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/crypto.hpp"
 
 namespace courtroute::proxy {
 
 user_directory::user_directory(store& db, std::filesystem::path db_file)
-    : db_(db), wal_path_(db_file.string() + "-wal"), data_version_(db.data_version()) {}
+    : db_(db), wal_path_(db_file.string() + "-wal"), data_version_(db.data_version()) {
+    // While the daemon's connection is open SQLite keeps this file (a closing connection deletes
+    // it only when it is the last one), so one descriptor serves for the daemon's life.
+    wal_fd_ = ::open(wal_path_.c_str(), O_RDONLY | O_CLOEXEC);
+}
+
+user_directory::~user_directory() {
+    if (wal_fd_ >= 0) ::close(wal_fd_);
+}
 
 // ---------------------------------------------------------------------------------------------
 // view
@@ -19,7 +29,8 @@ void user_directory::view::refresh() {
     // cheap sign that the store may have changed; data_version then says whether it did.
     struct stat st {};
     file_signature now;
-    if (::stat(dir_.wal_path_.c_str(), &st) == 0)
+    int rc = dir_.wal_fd_ >= 0 ? ::fstat(dir_.wal_fd_, &st) : ::stat(dir_.wal_path_.c_str(), &st);
+    if (rc == 0)
         now = {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
                st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec,
                st.st_ctim.tv_sec * 1'000'000'000LL + st.st_ctim.tv_nsec};

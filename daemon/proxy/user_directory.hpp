@@ -29,6 +29,9 @@ public:
 
     /// Reads `db` (the daemon's connection), whose file is `db_file`.
     user_directory(store& db, std::filesystem::path db_file);
+    ~user_directory();
+    user_directory(const user_directory&) = delete;
+    user_directory& operator=(const user_directory&) = delete;
 
     /// One worker's lock-free front. Only that worker's thread uses it.
     class view {
@@ -98,6 +101,7 @@ private:
     std::mutex mutex_;
     store& db_;
     std::string wal_path_;
+    int wal_fd_ = -1;  ///< the write-ahead log, held open: fstat is a third of stat's cost
     std::int64_t data_version_ = -1;
     std::map<std::string, runtime_facts, std::less<>> runtime_;
     std::map<std::string, facts_ptr, std::less<>> cache_;

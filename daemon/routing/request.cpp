@@ -163,20 +163,20 @@ bool is_stripped(std::string_view name, const forward_plan& plan) {
 }
 
 std::optional<std::string> upstream_cookie(const forward_plan& plan, std::string_view token) {
-    std::vector<std::pair<std::string, std::string>> ours;
-    if (plan.via == route::pacer) {
-        ours = {{"NextGenCSO", std::string(token)}, {"PacerSession", std::string(token)}};
-        if (!plan.client_code.empty()) ours.emplace_back("PacerClientCode", plan.client_code);
+    // Only cookie-octets reach the header (no CR/LF, no ';'): a hostile token cannot split it.
+    if (!auth::is_cookie_value(token)) return std::nullopt;
+    const bool pacer = plan.via == route::pacer;
+    if (pacer && !plan.client_code.empty() && !auth::is_cookie_value(plan.client_code)) return std::nullopt;
+    std::string out;
+    out.reserve(2 * token.size() + plan.client_code.size() + plan.client_cookies.size() + 64);
+    if (pacer) {
+        out.append("NextGenCSO=").append(token).append("; PacerSession=").append(token);
+        if (!plan.client_code.empty()) out.append("; PacerClientCode=").append(plan.client_code);
     } else {
-        ours = {{"PacerSession", std::string(token)}};
+        out.append("PacerSession=").append(token);
     }
-    auto cookie = auth::inject_cookies("", ours);
-    if (!cookie || has_ctl_breaks(*cookie)) return std::nullopt;
-    if (!plan.client_cookies.empty()) {
-        *cookie += "; ";
-        *cookie += plan.client_cookies;
-    }
-    return cookie;
+    if (!plan.client_cookies.empty()) out.append("; ").append(plan.client_cookies);
+    return out;
 }
 
 } // namespace courtroute::routing
