@@ -523,7 +523,7 @@ int cmd_status(context& ctx, std::span<const std::string> args) {
     };
     // A running daemon knows more (live sessions, notices, rejected sessions): ask it first;
     // the store and registry answer when it is not running.
-    if (auto live = cli::fetch_daemon_status(ctx.config().listen_proxy, std::chrono::milliseconds(1500))) {
+    if (auto live = cli::fetch_daemon_status(ctx.config().admin_socket(), std::chrono::milliseconds(1500))) {
         if (only) {
             ctx.require_user(*only);
             boost::json::array users, warnings;

@@ -2,9 +2,9 @@
 
 #include <boost/json.hpp>
 
-#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -31,29 +31,20 @@ bool wait_for(int fd, short events, std::chrono::steady_clock::time_point deadli
 
 } // namespace
 
-std::optional<boost::json::object> fetch_daemon_status(const endpoint& at, std::chrono::milliseconds timeout) {
+std::optional<boost::json::object> fetch_daemon_status(const std::filesystem::path& socket_path,
+                                                       std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    addrinfo* found = nullptr;
-    if (::getaddrinfo(at.host.c_str(), std::to_string(at.port).c_str(), &hints, &found) != 0) return std::nullopt;
-    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> list(found, &::freeaddrinfo);
-    // A wildcard listen address is reached on loopback.
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const auto& path = socket_path.native();
+    if (path.size() >= sizeof addr.sun_path) return std::nullopt;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
     socket_fd s;
-    for (auto* ai = found; ai; ai = ai->ai_next) {
-        s.fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-        if (s.fd < 0) continue;
-        if (::connect(s.fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
-            (errno == EINPROGRESS && wait_for(s.fd, POLLOUT, deadline))) {
-            int err = 0;
-            socklen_t len = sizeof err;
-            if (::getsockopt(s.fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) break;
-        }
-        ::close(s.fd);
-        s.fd = -1;
-    }
+    s.fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s.fd < 0) return std::nullopt;
+    if (::connect(s.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 &&
+        !(errno == EINPROGRESS && wait_for(s.fd, POLLOUT, deadline)))
+        return std::nullopt;
     const std::string request = "GET /status HTTP/1.0\r\nHost: courtroute\r\nAccept: application/json\r\n\r\n";
     std::size_t sent = 0;
     while (sent < request.size()) {

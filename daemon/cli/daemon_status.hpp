@@ -4,15 +4,16 @@
 #include <boost/json/object.hpp>
 
 #include <chrono>
+#include <filesystem>
 #include <optional>
 
 #include "config/settings.hpp"
 
 namespace courtroute::cli {
 
-/// GET /status from the daemon listening at `at`; nullopt when none answers within `timeout`
-/// or the answer is not the status document. Plain HTTP on the local listener; no credentials.
-[[nodiscard]] std::optional<boost::json::object> fetch_daemon_status(const endpoint& at,
+/// GET /status from the daemon's administrator socket `socket_path` (settings::admin_socket);
+/// nullopt when none answers within `timeout` or the answer is not the status document.
+[[nodiscard]] std::optional<boost::json::object> fetch_daemon_status(const std::filesystem::path& socket_path,
                                                                      std::chrono::milliseconds timeout);
 
 } // namespace courtroute::cli

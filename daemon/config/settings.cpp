@@ -321,6 +321,8 @@ fs::path settings::effective_key_file() const {
 
 fs::path settings::database_file() const { return state_dir / "courtroute.db"; }
 
+fs::path settings::admin_socket() const { return state_dir / "admin.sock"; }
+
 settings_result load_settings(const fs::path& file, bool explicitly_named) {
     settings_result result;
     const std::string name = file.string();

@@ -56,6 +56,10 @@ struct settings {
     [[nodiscard]] std::filesystem::path effective_key_file() const;
     /// The SQLite database: `<state_dir>/courtroute.db`.
     [[nodiscard]] std::filesystem::path database_file() const;
+    /// The administrator's Unix socket: `<state_dir>/admin.sock` (the state folder is 0700, so
+    /// only the service user and root reach it). The full `/status` and the CLI's requests to
+    /// the running daemon go through it, never through the TCP listener.
+    [[nodiscard]] std::filesystem::path admin_socket() const;
 };
 
 /// The outcome of loading a config file: the settings (defaults where a key was bad) and every problem.

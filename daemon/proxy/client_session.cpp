@@ -74,11 +74,15 @@ public:
                 co_return;  // the connection became a tunnel (or was refused and closed)
             } else if (auto* refused = std::get_if<routing::refusal>(&what)) {
                 keep = co_await write_refusal(stream_, req, *refused, "", "none");
+            } else if (auto foreign = local_origin_problem(req, *snap)) {
+                // Local pages and path mode: only for requests addressed to this listener, not
+                // to a name an attacker points at it, and not sent by a browser from another site.
+                keep = co_await write_refusal(stream_, req, *foreign, "", "none");
             } else if (auto* p = std::get_if<routing::local_endpoint>(&what)) {
-                keep = co_await serve_local(req, p->which);
+                keep = co_await serve_local(req, p->which, *snap);
             } else {
                 auto& cr = std::get<routing::court_request>(what);
-                auto user = authenticate(req, true, *snap);
+                auto user = authenticate(req, http::field::authorization, scheme::bearer, *snap);
                 if (!user) {
                     routing::refusal r;
                     r.status = 401;
@@ -238,12 +242,38 @@ private:
     // ------------------------------------------------------------------------------------------
     // local pages and authentication
 
-    net::awaitable<bool> serve_local(const http::request<http::string_body>& req, routing::local_page page) {
+    std::optional<routing::refusal> local_origin_problem(const http::request<http::string_body>& req,
+                                                         const snapshot& snap) {
+        routing::origin_facts facts;
+        facts.host = req[http::field::host];
+        if (auto it = req.find(http::field::origin); it != req.end()) {
+            facts.has_origin = true;
+            facts.origin = it->value();
+        }
+        facts.sec_fetch_site = req["Sec-Fetch-Site"];
+        auto problem = routing::check_local_origin(facts, snap.cfg.listen_proxy);
+        if (problem) log::event("foreign_origin_refused", {{"host", facts.host}, {"origin", facts.origin}});
+        return problem;
+    }
+
+    net::awaitable<bool> serve_local(const http::request<http::string_body>& req, routing::local_page page,
+                                     const snapshot& snap) {
         switch (page) {
         case routing::local_page::healthz:
             co_return co_await write_simple(stream_, req, http::status::ok, "text/plain", "ok\n");
         case routing::local_page::status: {
-            auto body = d_.status_json();
+            // A user sees their own entry; everyone's is the administrator's, over the admin socket.
+            auto user = authenticate(req, http::field::authorization, scheme::either, snap);
+            if (!user) {
+                routing::refusal r;
+                r.status = 401;
+                r.text = "/status shows a user's own routes and warnings: send 'Authorization: Bearer TOKEN' "
+                         "(courtroute user add); the administrator's full view is `courtroute status`";
+                r.challenge_name = "WWW-Authenticate";
+                r.challenge_value = "Bearer realm=\"courtroute\"";
+                co_return co_await write_refusal(stream_, req, r, "", "none");
+            }
+            auto body = d_.status_json(*user);
             co_return co_await write_simple(stream_, req, http::status::ok, "application/json", std::move(body));
         }
         case routing::local_page::metrics: {
@@ -260,8 +290,7 @@ private:
                 all.merge(part.first);
                 upstream_connects += part.second;
             }
-            auto snap = w_.config();
-            auto body = all.render(snap->leaves->minted(), snap->leaves->hits(), upstream_connects, d_.logins.size(),
+            auto body = all.render(snap.leaves->minted(), snap.leaves->hits(), upstream_connects, d_.logins.size(),
                                    d_.connections.load());
             co_return co_await write_simple(stream_, req, http::status::ok, "text/plain; version=0.0.4",
                                             std::move(body));
@@ -270,11 +299,16 @@ private:
         co_return false;
     }
 
-    /// The local user a request speaks for: its token (Bearer in path mode, Basic on the proxy),
+    /// Which credentials a place accepts (CONTRACT §4, §6): path mode takes a Bearer token, the
+    /// proxy takes Basic (what browsers can send), local pages take either.
+    enum class scheme { bearer, basic, either };
+
+    /// The local user a request speaks for: the token in `field` in one of the accepted schemes,
     /// else `policy.anonymous_user`, else nobody.
-    std::optional<std::string> authenticate(const http::request<http::string_body>& req, bool bearer, const snapshot& snap) {
+    std::optional<std::string> authenticate(const http::request<http::string_body>& req, http::field field,
+                                            scheme accepted, const snapshot& snap) {
         w_.users.refresh();  // token, credentials and links as the CLI left them
-        auto it = req.find(bearer ? http::field::authorization : http::field::proxy_authorization);
+        auto it = req.find(field);
         if (it == req.end()) {
             if (!snap.cfg.anonymous_user.empty()) return snap.cfg.anonymous_user;
             return std::nullopt;
@@ -284,9 +318,9 @@ private:
         auto epoch = d_.users->epoch();
         if (!auth_user_.empty() && auth_epoch_ == epoch && it->value() == auth_value_) return auth_user_;
         std::optional<std::string> user;
-        if (bearer) {
-            if (auto token = routing::bearer_token(it->value())) user = w_.users.user_for_token(*token);
-        } else if (auto cred = routing::basic_credentials(it->value())) {
+        if (auto token = routing::bearer_token(it->value()); token && accepted != scheme::basic) {
+            user = w_.users.user_for_token(*token);
+        } else if (auto cred = routing::basic_credentials(it->value()); cred && accepted != scheme::bearer) {
             user = w_.users.user_for_token(cred->second);
             if (user && *user != cred->first) user.reset();
         }
@@ -303,7 +337,7 @@ private:
 
     net::awaitable<void> handle_connect(beast::flat_buffer& buffer, const http::request<http::string_body>& req,
                                         const routing::connect_request& c, const snapshot& snap) {
-        auto user = authenticate(req, false, snap);
+        auto user = authenticate(req, http::field::proxy_authorization, scheme::basic, snap);
         if (!user) {
             routing::refusal r;
             r.status = 407;

@@ -125,11 +125,13 @@ int daemon::run() {
     return 0;
 }
 
-std::string daemon::status_json() {
+std::string daemon::status_json(const std::optional<std::string>& only_user) {
     auto snap = config.current();
     report_input in;
     in.reg = snap->reg.get();
     in.users = users->all();
+    if (only_user)
+        std::erase_if(in.users, [&](const user_facts& u) { return u.user != *only_user; });
     in.today = today();
     in.now_unix = unix_now();
     in.uptime_s = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count();

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "core/published.hpp"
@@ -30,8 +32,9 @@ public:
     /// Binds the listener, serves until SIGTERM has drained, returns the exit code.
     int run();
 
-    /// The `/status` document for everyone (the administrator's view), as JSON text.
-    [[nodiscard]] std::string status_json();
+    /// The `/status` document as JSON text: every user's (the administrator's view, over the
+    /// admin socket) or, given a user, only that user's entry and warnings (CONTRACT §6).
+    [[nodiscard]] std::string status_json(const std::optional<std::string>& only_user = std::nullopt);
     /// "N courts, N users, N warnings": the STATUS= line for the service manager.
     [[nodiscard]] std::string summary_line();
 

@@ -1,6 +1,12 @@
 #include "proxy/listener.hpp"
 
 #include "core/log.hpp"
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <filesystem>
+
+#include "proxy/admin_session.hpp"
 #include "proxy/client_session.hpp"
 #include "proxy/daemon.hpp"
 #include "proxy/worker.hpp"
@@ -28,11 +34,34 @@ void listener::open() {
     acceptor_->set_option(net::socket_base::reuse_address(true));
     acceptor_->bind(endpoint);
     acceptor_->listen(net::socket_base::max_listen_connections);
+
+    // The administrator's socket: a stale one from a crashed run is replaced; a path too long for
+    // a Unix socket leaves the CLI reading the store directly (it says so).
+    auto path = d_.config.current()->cfg.admin_socket();
+    if (path.native().size() >= sizeof(sockaddr_un::sun_path)) {
+        log::event("admin_socket_unavailable", {{"path", path.string()}, {"reason", "path too long for a Unix socket"}});
+        return;
+    }
+    std::error_code ignored;
+    std::filesystem::remove(path, ignored);
+    admin_.emplace(io);
+    net::local::stream_protocol::endpoint at(path.string());
+    admin_->open(at.protocol());
+    auto old_mask = ::umask(0077);  // 0600: the service user (and root) only
+    boost::system::error_code ec;
+    admin_->bind(at, ec);
+    ::umask(old_mask);
+    if (!ec) admin_->listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+        log::event("admin_socket_unavailable", {{"path", path.string()}, {"error", ec.message()}});
+        admin_.reset();
+    }
 }
 
 void listener::start() {
     auto& io = d_.workers.front()->io;
     net::co_spawn(io, accept_loop(), log_failure("accept"));
+    if (admin_) net::co_spawn(io, admin_accept_loop(), log_failure("admin_accept"));
     net::co_spawn(io, signal_loop(), log_failure("signals"));
 }
 
@@ -57,6 +86,20 @@ net::awaitable<void> listener::accept_loop() {
         }
         d_.connections.fetch_add(1, std::memory_order_relaxed);
         net::co_spawn(w.io, serve_client(w, std::move(socket)), log_failure("connection"));
+    }
+}
+
+net::awaitable<void> listener::admin_accept_loop() {
+    while (!d_.stopping) {
+        auto& w = *d_.workers.front();  // the administrator's few requests need no spreading
+        auto [ec, socket] = co_await admin_->async_accept(use_tuple);
+        if (ec) {
+            if (ec == net::error::operation_aborted || d_.stopping) break;
+            net::steady_timer t(w.io, 100ms);
+            co_await t.async_wait(use_tuple);
+            continue;
+        }
+        net::co_spawn(w.io, serve_admin(w, std::move(socket)), log_failure("admin"));
     }
 }
 
@@ -103,6 +146,11 @@ void listener::begin_stop() {
     log::event("stopping", {{"connections", std::to_string(d_.connections.load())}});
     error_code ignored;
     acceptor_->close(ignored);
+    if (admin_) {
+        admin_->close(ignored);
+        std::error_code gone;
+        std::filesystem::remove(d_.config.current()->cfg.admin_socket(), gone);
+    }
     for (auto& w : d_.workers) net::post(w->io, [&w = *w] { w.close_idle(); });  // nothing to lose
     net::co_spawn(d_.workers.front()->io, drain(), log_failure("drain"));
 }

@@ -1,5 +1,6 @@
 #pragma once
-/// listener: the one port. Accepts connections and hands them to the workers in turn (503 past
+/// listener: the one port (and the administrator's Unix socket in the state folder). Accepts
+/// connections and hands them to the workers in turn (503 past
 /// `[listen] max_connections`), handles SIGHUP (reload) and SIGTERM/SIGINT (stop), and drains:
 /// a stop waits for in-flight requests until the last connection ends or 10 s pass, woken by the
 /// last connection rather than polling, then cuts what is left. Runs on worker 0.
@@ -26,6 +27,7 @@ public:
 
 private:
     net::awaitable<void> accept_loop();
+    net::awaitable<void> admin_accept_loop();
     net::awaitable<void> signal_loop();
     net::awaitable<void> refuse_over_capacity(tcp::socket socket);
     void reload();
@@ -34,6 +36,7 @@ private:
 
     daemon& d_;
     std::optional<tcp::acceptor> acceptor_;
+    std::optional<net::local::stream_protocol::acceptor> admin_;
     net::steady_timer drained_;
     std::size_t next_worker_ = 0;
 };

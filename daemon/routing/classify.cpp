@@ -96,6 +96,43 @@ std::variant<court_request, refusal> classify_in_tunnel(const request_line& line
     return court_request{c, std::move(u->target), false};
 }
 
+namespace {
+
+/// True when `host` (a Host header or an Origin's host[:port]) names the listener.
+bool names_listener(std::string_view host, const endpoint& listen) {
+    auto a = parse_authority(trim(host), port_rule::optional);
+    if (!a || (a->port != 0 && a->port != listen.port)) return false;
+    if (a->host == "localhost") return true;
+    auto own = to_lower(listen.host);
+    if (a->host == own) return true;
+    // A wildcard listener is reached on any of the machine's addresses: accept IP literals only.
+    bool wildcard = own == "0.0.0.0" || own == "::";
+    return wildcard && a->ip_literal;
+}
+
+} // namespace
+
+std::optional<refusal> check_local_origin(const origin_facts& f, const endpoint& listen) {
+    auto refuse_with = [](std::string text) {
+        auto r = refuse(403, std::move(text));
+        r.outcome = "foreign_origin";
+        return r;
+    };
+    if (!names_listener(f.host, listen))
+        return refuse_with("courtroute answers its own pages and path mode only for Host localhost or " +
+                           listen.to_string() + "; this request named " + quote(f.host, 100));
+    if (f.has_origin) {
+        auto o = trim(f.origin);
+        bool same = iequals(o.substr(0, 7), "http://") && names_listener(o.substr(7), listen);
+        if (!same) return refuse_with("courtroute refuses requests sent from another site (Origin " + quote(o, 100) + ")");
+    }
+    auto site = trim(f.sec_fetch_site);
+    if (!site.empty() && !iequals(site, "same-origin") && !iequals(site, "none"))
+        return refuse_with("courtroute refuses requests a browser sends from another site (Sec-Fetch-Site " +
+                           quote(site, 40) + ")");
+    return std::nullopt;
+}
+
 std::optional<std::string_view> bearer_token(std::string_view value) {
     value = trim(value);
     auto space = value.find(' ');

@@ -76,6 +76,21 @@ struct blind_tunnel {
 [[nodiscard]] std::variant<court_request, refusal> classify_in_tunnel(const request_line& line,
                                                                      std::string_view tunnel_host, const registry& reg);
 
+/// The headers that say where a request for a local page or path mode came from.
+struct origin_facts {
+    std::string_view host;            ///< the Host header
+    std::string_view origin;          ///< the Origin header, if any
+    bool has_origin = false;          ///< an Origin header came
+    std::string_view sec_fetch_site;  ///< the Sec-Fetch-Site header, if any
+};
+
+/// Local pages and path mode answer only requests addressed to the listener itself: `Host` is
+/// `localhost` or the listen address (with or without its port; any IP literal when listening on
+/// a wildcard address). A name the attacker controls (DNS rebinding) is refused, and so is a
+/// request a browser marks as coming from another site (`Origin` not this listener,
+/// `Sec-Fetch-Site` other than `same-origin` or `none`). Nullopt when the request may be served.
+[[nodiscard]] std::optional<refusal> check_local_origin(const origin_facts& facts, const endpoint& listen);
+
 /// The token of an `Authorization: Bearer TOKEN` value, or nullopt.
 [[nodiscard]] std::optional<std::string_view> bearer_token(std::string_view value);
 /// The (user, token) of a `Proxy-Authorization: Basic base64(user:token)` value, or nullopt.

@@ -364,8 +364,32 @@ class Daemon:
         finally:
             conn.close()
 
-    def status(self):
-        code, _, body = self.http("GET", "/status")
+    def admin_socket(self):
+        """The administrator's Unix socket (CONTRACT §6: the full /status is the administrator's)."""
+        return os.path.join(self.state_dir, "admin.sock")
+
+    def admin_http(self, method, path, timeout=10.0):
+        """A request on the admin socket: (status, body bytes)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(self.admin_socket())
+            s.sendall(("%s %s HTTP/1.0\r\nHost: courtroute\r\n\r\n" % (method, path)).encode())
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        return int(head.split(b" ", 2)[1]), body
+
+    def status(self, token=None):
+        """The full /status (every user) over the admin socket, or, with a user's token, that
+        user's own view over the TCP listener."""
+        if token is None:
+            code, body = self.admin_http("GET", "/status")
+        else:
+            code, _, body = self.http("GET", "/status", headers={"Authorization": "Bearer " + token})
         if code != 200:
             raise AssertionError("/status answered %d" % code)
         return json.loads(body)

@@ -381,7 +381,7 @@ class SlowHeaderProbe(threading.Thread):
         except OSError:
             self.closed_after = 0.0
             return
-        msg = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"s" * 200
+        msg = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"s" * 200
         try:
             for i in range(75):
                 if self.stop.is_set():
@@ -725,7 +725,7 @@ class SmugglingTest(HostileCase):
 class SizeTest(HostileCase):
     def test_oversized_headers_get_431(self):
         big = "X-Big: " + "a" * (70 * 1024) + "\r\n"
-        data, closed = self.raw(("GET /healthz HTTP/1.1\r\nHost: x\r\n%s\r\n" % big).encode())
+        data, closed = self.raw(("GET /healthz HTTP/1.1\r\nHost: localhost\r\n%s\r\n" % big).encode())
         self.assertEqual(statuses(data), [431])
         self.assertTrue(closed)
         data, closed = self.tls_raw(("GET /cgi-bin/iquery.pl?big-header HTTP/1.1\r\nHost: %s\r\n%s\r\n"
@@ -734,7 +734,7 @@ class SizeTest(HostileCase):
         self.assertEqual(self.sim_targets("big-header"), [])
         # Many small headers adding up to more than 64 KiB.
         many = "".join("X-H%05d: %s\r\n" % (i, "v" * 40) for i in range(2000))
-        data, _ = self.raw(("GET /healthz HTTP/1.1\r\nHost: x\r\n%s\r\n" % many).encode())
+        data, _ = self.raw(("GET /healthz HTTP/1.1\r\nHost: localhost\r\n%s\r\n" % many).encode())
         self.assertEqual(statuses(data), [431])
 
     def test_huge_request_line(self):
@@ -742,7 +742,7 @@ class SizeTest(HostileCase):
             with self.subTest(where):
                 target = "/cgi-bin/iquery.pl?" + "q" * 100000
                 if where == "plain":
-                    data, closed = self.raw(("GET /court/azb%s HTTP/1.1\r\nHost: x\r\n\r\n" % target).encode())
+                    data, closed = self.raw(("GET /court/azb%s HTTP/1.1\r\nHost: localhost\r\n\r\n" % target).encode())
                 else:
                     data, closed = self.tls_raw(("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n"
                                                  % (target, host("azb"))).encode())
@@ -753,7 +753,7 @@ class SizeTest(HostileCase):
 
     def test_many_headers_within_limit(self):
         many = "".join("X-H%04d: v\r\n" % i for i in range(1500))  # ~ 18 KiB
-        data, _ = self.raw(("GET /healthz HTTP/1.1\r\nHost: x\r\n%sConnection: close\r\n\r\n" % many).encode())
+        data, _ = self.raw(("GET /healthz HTTP/1.1\r\nHost: localhost\r\n%sConnection: close\r\n\r\n" % many).encode())
         self.assertEqual(statuses(data), [200])
         data, _ = self.tls_raw(("GET /cgi-bin/iquery.pl?many-headers HTTP/1.1\r\nHost: %s\r\n%sConnection: close\r\n\r\n"
                                 % (host("azb"), many)).encode(), quiet=10, total=30)
@@ -763,11 +763,11 @@ class SizeTest(HostileCase):
 
     def test_huge_declared_body(self):
         # Content-Length over the 256 MiB limit: 413 before any byte of the body.
-        data, closed = self.raw(("POST /court/azb/cgi-bin/iquery.pl?huge-body HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d"
+        data, closed = self.raw(("POST /court/azb/cgi-bin/iquery.pl?huge-body HTTP/1.1\r\nHost: localhost\r\n%sContent-Length: %d"
                                  "\r\n\r\n" % (self.bearer(), 1 << 40)).encode())
         self.assertEqual(statuses(data), [413])
         self.assertEqual(self.sim_targets("huge-body"), [])
-        data, closed = self.raw(("POST /court/azb/cgi-bin/iquery.pl HTTP/1.1\r\nHost: x\r\nContent-Length: "
+        data, closed = self.raw(("POST /court/azb/cgi-bin/iquery.pl HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
                                  "99999999999999999999999\r\n\r\n").encode())
         self.assertIn(statuses(data), ([400], [413]))
 
@@ -834,7 +834,7 @@ class SlowTest(HostileCase):
         idle = [self.plain() for _ in range(30)]
         try:
             half = self.plain()
-            half.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            half.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
             half.shutdown(socket.SHUT_WR)
             data, closed = read_raw(half, quiet=3, total=5)
             half.close()
@@ -868,8 +868,8 @@ class GarbageTest(HostileCase):
     def test_http2_preface_and_http09(self):
         for name, blob in (("h2", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00" * 64),
                            ("http/0.9", b"GET /healthz\r\n\r\n"),
-                           ("http/3.0", b"GET /healthz HTTP/3.0\r\nHost: x\r\n\r\n"),
-                           ("lowercase method", b"get /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
+                           ("http/3.0", b"GET /healthz HTTP/3.0\r\nHost: localhost\r\n\r\n"),
+                           ("lowercase method", b"get /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"),
                            ("empty lines only", b"\r\n" * 5000)):
             with self.subTest(name):
                 data, closed = self.raw(blob, quiet=2)
@@ -1001,7 +1001,7 @@ class ConnectTest(HostileCase):
                     self.assertIn(status, (200, 400, 403, 502, 508), head[:200])
                     if status == 200:
                         # Whatever answers inside is the daemon itself: one request, one answer.
-                        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
                         data, _ = read_raw(s, quiet=5, total=10)
                         self.assertEqual(statuses(data), [200])
                         # Nested CONNECTs to itself are bounded by the client, not multiplied.
@@ -1011,6 +1011,71 @@ class ConnectTest(HostileCase):
         self.assertTrue(d.running())
         self.assertEqual(d.http("GET", "/healthz")[0], 200)
         WATCH.assert_absent(loop_daemon_log=d.log_text())
+
+
+# ============================================================================ DNS rebinding, cross-site
+
+class ForeignOriginTest(HostileCase):
+    """A web page must not read /status or reach a court through path mode (issue 9.2): not by
+    pointing its own name at 127.0.0.1 (DNS rebinding), not by a cross-site request."""
+
+    def answer(self, d, target, headers):
+        data, _ = self.raw(("GET %s HTTP/1.1\r\n%sConnection: close\r\n\r\n" % (target, headers)).encode(), d=d)
+        rs = parse_responses(data)
+        self.assertEqual(len(rs), 1, data[:200])
+        return rs[0]
+
+    def hostile_requests(self, port, auth):
+        own = "Host: 127.0.0.1:%d\r\n" % port
+        return [
+            ("rebinding", "Host: evil.example.com:%d\r\n%s" % (port, auth)),
+            ("rebinding, no port", "Host: evil.example.com\r\n%s" % auth),
+            ("another port", "Host: 127.0.0.1:%d\r\n%s" % (port + 1, auth)),
+            ("no Host", auth),
+            ("cross-site Origin", own + "Origin: https://evil.example.com\r\n" + auth),
+            ("null Origin", own + "Origin: null\r\n" + auth),
+            ("Sec-Fetch-Site cross-site", own + "Sec-Fetch-Site: cross-site\r\n" + auth),
+            ("Sec-Fetch-Site same-site", own + "Sec-Fetch-Site: same-site\r\n" + auth),
+        ]
+
+    def assert_refused(self, d, marker, auth, users):
+        tried = 0
+        for target in ("/status", "/metrics", "/court/azb/cgi-bin/iquery.pl?" + marker):
+            for name, headers in self.hostile_requests(d.port, auth):
+                with self.subTest(target=target, case=name):
+                    st, h, body = self.answer(d, target, headers)
+                    tried += 1
+                    self.assertEqual(st, 403, body[:200])
+                    self.assertIn(b"courtroute", body, "the refusal says who refused and why")
+                    for u in users:
+                        self.assertNotIn(u.encode(), body, "a refusal names no user")
+        self.assertEqual(self.sim_targets(marker), [], "nothing reached the court")
+        print("foreign-origin requests refused: %d" % tried)
+
+    def test_with_a_token(self):
+        self.assert_refused(self.dm, "foreign-token", self.bearer(), ["alice01"])
+        # The same requests addressed to the listener are served.
+        st, _, body = self.answer(self.dm, "/status", "Host: localhost:%d\r\n%s" % (self.dm.port, self.bearer()))
+        self.assertEqual(st, 200)
+        st, _, _ = self.answer(self.dm, "/court/azb/cgi-bin/iquery.pl?own-origin",
+                               "Host: 127.0.0.1:%d\r\nOrigin: http://127.0.0.1:%d\r\nSec-Fetch-Site: same-origin\r\n%s"
+                               % (self.dm.port, self.dm.port, self.bearer()))
+        self.assertEqual(st, 200)
+
+    def test_anonymous_user_is_not_an_open_door(self):
+        tmp = tempfile.TemporaryDirectory(prefix="hostile-e2e-anon-")
+        self.addCleanup(tmp.cleanup)
+        d = Daemon(tmp.name, sim=SIM, watch=WATCH, courts={"azb": dict(type="bankruptcy", host=host("azb"))},
+                   extra='[policy]\nanonymous_user = "alice"\n')
+        self.addCleanup(d.stop)
+        d.tokens = {"alice": d.add_user("alice")}
+        d.cli(["pacer", "set", "alice", "--login", "alice01"], stdin=PASSWORDS["alice01"] + "\n")
+        d.start()
+        self.assert_refused(d, "foreign-anon", "", ["alice"])
+        st, _, body = self.answer(d, "/court/azb/cgi-bin/iquery.pl?anon-own", "Host: 127.0.0.1:%d\r\n" % d.port)
+        self.assertEqual(st, 200, "the machine's one attorney still works without a token: %r" % body[:300])
+        WATCH.assert_absent(anon_daemon_log=d.log_text())
+
 
 
 # ============================================================================ Proxy-Authorization
@@ -1063,7 +1128,7 @@ class ProxyAuthTest(HostileCase):
                             ("Basic instead", basic("alice", self.dm.tokens["alice"])),
                             ("token plus junk", "Bearer %s junk" % self.dm.tokens["alice"])):
             with self.subTest(name):
-                data, _ = self.raw(("GET /court/azb/cgi-bin/iquery.pl?bearer-junk HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n"
+                data, _ = self.raw(("GET /court/azb/cgi-bin/iquery.pl?bearer-junk HTTP/1.1\r\nHost: localhost\r\nAuthorization: %s\r\n"
                                     "Connection: close\r\n\r\n" % value).encode())
                 self.assertEqual(statuses(data), [401], name)
         self.assertEqual(self.sim_targets("bearer-junk"), [])
@@ -1111,11 +1176,11 @@ class PathModeTest(HostileCase):
                 self.assertNotRegex(r.target, r"[\r\n]")
 
     def test_raw_crlf_in_target(self):
-        data, closed = self.raw(("GET /court/azb/cgi-bin/iquery.pl?a\rSet-Cookie:x HTTP/1.1\r\nHost: x\r\n%s\r\n"
+        data, closed = self.raw(("GET /court/azb/cgi-bin/iquery.pl?a\rSet-Cookie:x HTTP/1.1\r\nHost: localhost\r\n%s\r\n"
                                  % self.bearer()).encode())
         self.assertIn(statuses(data), ([400], []))
         self.assertTrue(closed)
-        data, closed = self.raw(("GET /court/azb/cgi-bin/iquery.pl?raw-sp x HTTP/1.1\r\nHost: x\r\n%s\r\n"
+        data, closed = self.raw(("GET /court/azb/cgi-bin/iquery.pl?raw-sp x HTTP/1.1\r\nHost: localhost\r\n%s\r\n"
                                  % self.bearer()).encode())
         self.assertIn(statuses(data), ([400], []))
         self.assertEqual(self.sim_targets("raw-sp"), [])
@@ -1128,7 +1193,7 @@ class PathModeTest(HostileCase):
                 st, _, body = self.get("/court/azb/cgi-bin/iquery.pl?client-code", extra="Courtroute-Client-Code: %s\r\n" % value)
                 self.assertEqual(st, 400, name)
                 self.assertIn(b"Courtroute-Client-Code", body)
-        data, closed = self.raw(("GET /court/azb/cgi-bin/iquery.pl?client-code HTTP/1.1\r\nHost: x\r\n%s"
+        data, closed = self.raw(("GET /court/azb/cgi-bin/iquery.pl?client-code HTTP/1.1\r\nHost: localhost\r\n%s"
                                  "Courtroute-Client-Code: a\rb\r\n\r\n" % self.bearer()).encode())
         self.assertIn(statuses(data), ([400], []))
         self.assertEqual(self.sim_targets("client-code"), [])

@@ -618,9 +618,17 @@ class ForwardProxyTest(ProxyCase):
         status, _, body = self.path_get(self.dm, "/healthz")
         self.assertEqual((status, body.strip()), (200, b"ok"))
 
-        status, headers, body = self.path_get(self.dm, "/status")
+        # Everyone's status is the administrator's (the admin socket); a user sees their own.
+        status, _, body = self.path_get(self.dm, "/status")
+        self.assertEqual(status, 401, "no token, no status")
+        status, headers, body = self.path_get(self.dm, "/status", token=self.dm.tokens["alice"])
         self.assertEqual(status, 200)
         self.assertTrue(headers.get("Content-Type", "").startswith("application/json"))
+        own = json.loads(body)
+        self.assertEqual([u["user"] for u in own["users"]], ["alice"])
+        self.assertEqual({w["user"] for w in own["warnings"]} - {""}, {"alice"})
+        code, body = self.dm.admin_http("GET", "/status")
+        self.assertEqual(code, 200)
         doc = json.loads(body)
         self.assertIsInstance(doc["version"], str)
         self.assertIsInstance(doc["uptime_s"], int)

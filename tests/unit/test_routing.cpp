@@ -401,6 +401,55 @@ answer_head html(const std::string& body, unsigned status = 200) {
 
 } // namespace
 
+TEST(Classify, LocalPagesOnlyForTheListenerItself) {
+    struct row {
+        const char* listen_host;
+        const char* host;
+        const char* origin;  // nullptr: no Origin header
+        const char* fetch_site;
+        bool allowed;
+    };
+    const row rows[] = {
+        {"127.0.0.1", "127.0.0.1:3128", nullptr, "", true},
+        {"127.0.0.1", "127.0.0.1", nullptr, "", true},
+        {"127.0.0.1", "localhost:3128", nullptr, "", true},
+        {"127.0.0.1", "LOCALHOST", nullptr, "", true},
+        {"127.0.0.1", "127.0.0.1:3129", nullptr, "", false},        // another port
+        {"127.0.0.1", "evil.example.com", nullptr, "", false},      // DNS rebinding
+        {"127.0.0.1", "evil.example.com:3128", nullptr, "", false},
+        {"127.0.0.1", "", nullptr, "", false},                      // no Host at all
+        {"127.0.0.1", "10.0.0.5:3128", nullptr, "", false},         // not a wildcard listener
+        {"0.0.0.0", "10.0.0.5:3128", nullptr, "", true},            // wildcard: any IP literal
+        {"0.0.0.0", "court.example:3128", nullptr, "", false},      //   but never a name
+        {"::", "[::1]:3128", nullptr, "", true},
+        {"127.0.0.1", "127.0.0.1:3128", "http://127.0.0.1:3128", "same-origin", true},
+        {"127.0.0.1", "127.0.0.1:3128", "http://localhost:3128", "", true},
+        {"127.0.0.1", "127.0.0.1:3128", "https://evil.example.com", "", false},
+        {"127.0.0.1", "127.0.0.1:3128", "null", "", false},         // sandboxed frame
+        {"127.0.0.1", "127.0.0.1:3128", "", "", false},             // empty Origin
+        {"127.0.0.1", "127.0.0.1:3128", nullptr, "cross-site", false},
+        {"127.0.0.1", "127.0.0.1:3128", nullptr, "same-site", false},
+        {"127.0.0.1", "127.0.0.1:3128", nullptr, "none", true},     // typed into the address bar
+        {"127.0.0.1", "127.0.0.1:3128", nullptr, "Same-Origin", true},
+    };
+    for (const auto& r : rows) {
+        endpoint listen{r.listen_host, 3128};
+        origin_facts f;
+        f.host = r.host;
+        f.has_origin = r.origin != nullptr;
+        f.origin = r.origin ? r.origin : "";
+        f.sec_fetch_site = r.fetch_site;
+        auto refused = check_local_origin(f, listen);
+        SCOPED_TRACE(std::string(r.listen_host) + " Host=" + r.host + " Origin=" + (r.origin ? r.origin : "-") +
+                     " Sec-Fetch-Site=" + r.fetch_site);
+        EXPECT_EQ(!refused.has_value(), r.allowed);
+        if (refused) {
+            EXPECT_EQ(refused->status, 403);
+            EXPECT_EQ(refused->outcome, "foreign_origin");
+        }
+    }
+}
+
 TEST(AnswerShape, LoggedOutFirstTimeLogsInAgainAndRepeats) {
     auto c = linked_case();
     auto d = c.run(html(login_script));
