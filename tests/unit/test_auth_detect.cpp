@@ -1,5 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <utility>
+
 #include "auth/detect.hpp"
 
 using namespace courtroute::auth;
@@ -126,4 +131,45 @@ TEST(Detect, Menus) {
     EXPECT_EQ(classify_menus("bankruptcy", bk_linked), menu_state::filing);
     EXPECT_EQ(classify_menus("bankruptcy", limited), menu_state::limited);
     EXPECT_EQ(classify_menus("district", "<html></html>"), menu_state::unknown);
+}
+
+namespace {
+/// `piece` repeated up to `size` bytes (the proxy reads HTML/XML answers whole up to 4 MiB).
+std::string repeated(std::string_view piece, std::size_t size = 4u << 20) {
+    std::string out;
+    out.reserve(size + piece.size());
+    while (out.size() < size) out += piece;
+    return out;
+}
+} // namespace
+
+// A hostile court page of 4 MiB must be judged in linear-ish time: the proxy runs these checks
+// on every HTML/XML answer, on its io thread. The budget is generous (a noisy 2-core machine,
+// AddressSanitizer builds); the quadratic scans this guards against took minutes.
+TEST(Detect, HostileBodiesAreJudgedQuickly) {
+    using clock = std::chrono::steady_clock;
+    const std::pair<const char*, std::string> bodies[] = {
+        {"login.jsf markers without separators", repeated("csologin/login.jsf")},
+        {"login.jsf markers in one script", "<script>" + repeated("xcsologin/login.jsf")},
+        {"escaped slashes and markers", "<script>" + repeated("\\/csologin\\/login.jsf")},
+        {"<form without '>'", repeated("<form action=login.pl ")},
+        {"<form with login.pl and no </form>", repeated("<form action=login.pl><input ")},
+        {"<script opens without close", repeated("<script ")},
+        {"<script opens with markers", repeated("<script>csologin/login.jsf")},
+        {"<meta without '>'", repeated("<meta http-equiv=refresh ")},
+        {"<message without '>'", repeated("<message ")},
+        {"location assignments, unclosed quote", repeated("location='")},
+        {"location assignments with markers", "location='" + repeated("location='csologin/login.jsf ")},
+        {"attribute names in one tag", "<form " + repeated("action action")},
+        {"menu labels and spaces", repeated("Civil   Query   Utilities   ")},
+    };
+    for (const auto& [name, body] : bodies) {
+        auto start = clock::now();
+        (void)looks_logged_out(200, "", "text/html", body);
+        (void)looks_logged_out(200, "", "text/xml", body);
+        (void)classify_menus("district", body);
+        (void)classify_menus("bankruptcy", body);
+        auto took = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start);
+        EXPECT_LT(took.count(), 2000) << name << " took " << took.count() << " ms";
+    }
 }
