@@ -15,6 +15,13 @@ TEST(Diagnostic, FormatsFileLineColumn) {
     EXPECT_EQ((diagnostic{"a.toml", 0, 0, "empty"}.to_string()), "a.toml:1:1: empty");
 }
 
+TEST(Diagnostic, IsAlwaysOneLine) {
+    // toml++ quotes the offending character raw; a drop-in's file name may hold a newline.
+    EXPECT_EQ((diagnostic{"courts.d/a\nb.toml", 1, 6, "expected 'inf', saw 'i\n'"}.to_string()),
+              "courts.d/a?b.toml:1:6: expected 'inf', saw 'i?'");
+    EXPECT_EQ((diagnostic{"a.toml", 2, 1, "saw '\r', then \x1b[2J"}.to_string()), "a.toml:2:1: saw '?', then ?[2J");
+}
+
 TEST(Log, QuotesAndNeutralisesControlCharacters) {
     EXPECT_EQ(log::format("request", {{"user", "alice"}, {"court", "azb"}}), "request user=alice court=azb");
     EXPECT_EQ(log::format("x", {{"v", "a b"}}), "x v=\"a b\"");
