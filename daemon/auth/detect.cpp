@@ -99,10 +99,14 @@ public:
                 start = prev_start;
                 good = prev_good;
             } else {
-                std::string url;
-                url.reserve(end - start);
-                for (std::size_t i = start; i < end; ++i)
-                    if (!(lower[i] == '\\' && i + 1 < end && lower[i + 1] == '/')) url += lower[i];
+                std::string_view url = lower.substr(start, end - start);
+                std::string unescaped;
+                if (url.find("\\/") != npos) {
+                    unescaped.reserve(url.size());
+                    for (std::size_t i = 0; i < url.size(); ++i)
+                        if (!(url[i] == '\\' && i + 1 < url.size() && url[i + 1] == '/')) unescaped += url[i];
+                    url = unescaped;
+                }
                 auto host = url_host(url);
                 good = host && is_login_host(*host);
             }
