@@ -96,6 +96,11 @@ TEST(Url, ProblemsAreNamed) {
     EXPECT_NE(problem.find("has a bad host"), std::string::npos) << problem;
     EXPECT_FALSE(parse_url("https://u@h/", &problem));
     EXPECT_EQ(problem, "must not contain user information");
+    // Found by fuzz_parse_url: the target goes into a request line as it is.
+    EXPECT_FALSE(parse_url("https://h.example/a\r\nX-Injected: 1", &problem));
+    EXPECT_EQ(problem, "holds a control character");
+    EXPECT_FALSE(parse_url("https://h.example/\x01", &problem));
+    EXPECT_FALSE(parse_url("https://h.example/\x7f", &problem));
     auto u = parse_url("https://h.example:8443?q");
     ASSERT_TRUE(u);
     EXPECT_TRUE(u->port_given);
