@@ -3,7 +3,7 @@
 #   bash tools/dev.sh run    install packages, build, start courtrouted on config/local.toml
 #   bash tools/dev.sh test   install packages, build (warnings are errors), run every test, then
 #                            the same tests under ASan+UBSan (build-asan) and every fuzzer for
-#                            FUZZ_SECONDS (default 15) each (build-fuzz)
+#                            FUZZ_SECONDS (default 10) each (build-fuzz)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +41,7 @@ section() { printf '\n===== %s =====\n' "$*"; }
 # coroutines under ASan in a third of gcc's time), at -O0 for build-asan to keep CI short.
 # The sanitized suite is mostly waiting on sockets, so the fuzzers run beside it, one at a time.
 sanitizers_and_fuzzing() {
-  local t0=$SECONDS fuzz_seconds="${FUZZ_SECONDS:-15}"
+  local t0=$SECONDS fuzz_seconds="${FUZZ_SECONDS:-10}"
   section "fuzz build (clang-14, -fsanitize=fuzzer,address,undefined): build-fuzz"
   cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=Debug \
     "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -gline-tables-only" -DCOURTROUTE_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
@@ -58,8 +58,11 @@ sanitizers_and_fuzzing() {
   local reports="$PWD/build-asan/sanitizer-reports" ctest_rc=0 fuzz_rc=0 t1=$SECONDS
   rm -rf "$reports" && mkdir -p "$reports"
   section "ASan+UBSan unit and e2e tests, and each fuzzer for ${fuzz_seconds} s beside them"
-  ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:log_path=$reports/asan" \
-  UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:log_path=$reports/ubsan" \
+  # One log_path for both: clang's combined runtime takes the last one set. Fast unwinding on a
+  # report, so a daemon's report is complete before a test gives up on it and stops the daemon.
+  ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer \
+  ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:fast_unwind_on_fatal=1:log_path=$reports/report" \
+  UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:log_path=$reports/report" \
     ctest --test-dir build-asan --output-on-failure -j2 --timeout 300 >build-asan/ctest.log 2>&1 &
   local ctest_pid=$!
   FUZZ_JOBS=1 bash tests/fuzz/run.sh build-fuzz "$fuzz_seconds" >build-fuzz/fuzz.log 2>&1 || fuzz_rc=$?
