@@ -79,7 +79,10 @@ set(CPACK_DEBIAN_PACKAGE_MAINTAINER "courtroute maintainers <maintainers@courtro
 # maintainer scripts need adduser (postinst) and util-linux's setpriv (courtroute-admin).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, util-linux (>= 2.33)")
+# ca-certificates: `courtroute ca --install` runs update-ca-certificates; libnss3-tools: its
+# certutil puts the CA into browsers' NSS databases.
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "ca-certificates")
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "libnss3-tools")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
   ${PROJECT_SOURCE_DIR}/packaging/debian/conffiles
   ${PROJECT_SOURCE_DIR}/packaging/debian/postinst

@@ -8,14 +8,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # What building and running need; the tests also need real clients, openssl for test
-# certificates, systemd-analyze for the unit, dpkg-dev/lintian for the package, and clang with
-# its compiler-rt (libFuzzer, ASan, UBSan) for the sanitizer and fuzz builds.
+# certificates, systemd-analyze for the unit, dpkg-dev/lintian for the package, certutil
+# (libnss3-tools) for `courtroute ca --install` into NSS databases, clang with its
+# compiler-rt (libFuzzer, ASan, UBSan) for the sanitizer and fuzz builds, and the benchmark
+# smoke run (bench.smoke) its peers: nginx, squid with ssl-bump, mitmproxy, taskset.
 build_packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libboost1.81-dev libboost-json1.81-dev libssl-dev libtomlplusplus-dev
   libsqlitecpp-dev libsqlite3-dev libgtest-dev libgmock-dev libsystemd-dev
 )
-test_packages=(curl openssl python3 python3-requests systemd dpkg-dev lintian clang-14 libclang-rt-14-dev)
+test_packages=(curl openssl python3 python3-requests systemd dpkg-dev lintian libnss3-tools
+               clang-14 libclang-rt-14-dev nginx-light squid-openssl mitmproxy util-linux)
 
 install_packages() {
   local missing=()
@@ -39,7 +42,8 @@ section() { printf '\n===== %s =====\n' "$*"; }
 # The unit and e2e suites again under AddressSanitizer + UndefinedBehaviorSanitizer, and every
 # fuzzer for a bounded time. Both builds use clang 14 (libFuzzer; and it compiles the proxy's
 # coroutines under ASan in a third of gcc's time), at -O0 for build-asan to keep CI short.
-# The sanitized suite is mostly waiting on sockets, so the fuzzers run beside it, one at a time.
+# The sanitized suite is mostly waiting on sockets, so the fuzzers run beside it, one at a time;
+# the benchmark smoke run measures nothing under sanitizers and is left to the normal build.
 sanitizers_and_fuzzing() {
   local t0=$SECONDS fuzz_seconds="${FUZZ_SECONDS:-10}"
   section "fuzz build (clang-14, -fsanitize=fuzzer,address,undefined): build-fuzz"
@@ -63,7 +67,7 @@ sanitizers_and_fuzzing() {
   ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer \
   ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:fast_unwind_on_fatal=1:log_path=$reports/report" \
   UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:log_path=$reports/report" \
-    ctest --test-dir build-asan --output-on-failure -j2 --timeout 300 >build-asan/ctest.log 2>&1 &
+    ctest --test-dir build-asan --output-on-failure -j2 --timeout 300 -LE bench >build-asan/ctest.log 2>&1 &
   local ctest_pid=$!
   FUZZ_JOBS=1 bash tests/fuzz/run.sh build-fuzz "$fuzz_seconds" >build-fuzz/fuzz.log 2>&1 || fuzz_rc=$?
   wait "$ctest_pid" || ctest_rc=$?

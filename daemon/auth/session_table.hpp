@@ -1,31 +1,33 @@
 #pragma once
 /// A sans-io cache of upstream sessions (PACER central sign-on or one legacy court) with
-/// single-flight logins, expiry and backoff. It never performs I/O and never reads a clock:
+/// single-flight logins, expiry and back-off. It never performs I/O and never reads a clock:
 /// the caller passes `now` into every call, so tests step it through time.
 ///
-/// Keys are opaque strings chosen by the caller; they must include everything that makes a
-/// session distinct, including the credential's revision, e.g. "pacer|alice|CLIENT|7" or
-/// "ecf|alice|azb|3". A replaced credential thus gets a fresh key, which is how a `failed`
-/// key is ever retried (CONTRACT.md §5: never repeat a rejected login).
+/// Two levels. A *credential* (user, kind, court, revision) is what a login spends: at most one
+/// login per credential is in flight at a time, whatever client code it is for, so N client codes
+/// never send N copies of a bad password; a rejection marks the credential failed for good and a
+/// service error starts its back-off. A *session* (credential + client code) holds one token.
+/// A replaced credential has a new revision, hence new keys: that is how a failed credential is
+/// ever tried again (CONTRACT.md §5: never repeat a rejected login).
 ///
-/// Driving loop (the proxy):
+/// Driving loop (the login service):
 ///   auto r = table.acquire(key, now);
 ///   use    → send r.token; on a "not logged in" answer call invalidate(key, r.token, now)
 ///            and acquire again (once: PROTOCOL.md §3 says do not loop);
 ///   login  → log in, then complete(key, r.attempt, outcome, now) and wake the waiters;
 ///            on cancellation call abandon(key, r.attempt);
-///   wait   → wait until the in-flight login completes (the driver's own signal, or poll
-///            with a short timer), then acquire again;
+///   wait   → wait until the credential's login completes, then acquire again;
 ///   refuse → answer with r.reason (and r.cause for the warning code).
 /// Not thread-safe: use it from one strand or behind one mutex.
 #include "auth/outcome.hpp"
+#include "auth/session_key.hpp"
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace courtroute::auth {
@@ -44,11 +46,11 @@ struct session_table_options {
 /// A key's state, as shown by snapshot().
 enum class session_state {
     live,          ///< a session token is held and not expired
-    logging_in,    ///< a login is in flight; callers wait
+    logging_in,    ///< a login for the credential is in flight; callers wait
     backoff,       ///< recent service errors; logins refused until `retry_at`
     failed,        ///< the credential revision was rejected (bad credentials); never retried
     mfa_required,  ///< PACER wanted a one-time passcode it did not get; never retried
-    expired,       ///< a session ran past its idle or maximum lifetime; the next acquire logs in
+    expired,       ///< no usable token; the next acquire logs in
 };
 
 /// Human name of a state ("live", "logging_in", ...), for status output.
@@ -59,8 +61,8 @@ struct acquire_result {
     /// The caller's next step.
     enum class action {
         use,    ///< a live session exists: send `token`
-        login,  ///< the caller is now THE one logging in for this key (single flight); report with complete()
-        wait,   ///< another caller is logging in: wait for it, then acquire again
+        login,  ///< the caller is now THE one logging in for this credential; report with complete()
+        wait,   ///< a login for this credential is in flight: wait for it, then acquire again
         refuse, ///< no login allowed now: `reason` says why, `cause` which failure
     };
     action what = action::refuse; ///< the step to take
@@ -69,11 +71,12 @@ struct acquire_result {
     std::uint64_t attempt = 0;    ///< for `login`: the ticket to pass to complete()/abandon()
     login_kind cause = login_kind::success; ///< for `refuse`: service_error (backoff), bad_credentials or mfa_required
     std::optional<std::chrono::steady_clock::time_point> retry_at; ///< for a backoff refusal: when logins resume
+    std::optional<std::chrono::steady_clock::time_point> expires;  ///< for `use`: when the session ends at the latest
 };
 
 /// One key's state for status listings; holds no secret.
 struct session_info {
-    std::string key;                                  ///< the caller's key
+    session_key key;                                  ///< the caller's key
     session_state state = session_state::expired;     ///< where the key stands at `now`
     std::optional<std::chrono::steady_clock::time_point> obtained;  ///< when the session was obtained (live/expired)
     std::optional<std::chrono::steady_clock::time_point> expires;   ///< the earlier of hard expiry and idle expiry (live)
@@ -94,66 +97,76 @@ public:
 
     /// What to do for `key` at `now` (see acquire_result). A `use` also counts as activity
     /// (refreshes the idle timer): the token is about to be sent upstream.
-    [[nodiscard]] acquire_result acquire(std::string_view key, time_point now);
+    [[nodiscard]] acquire_result acquire(const session_key& key, time_point now);
 
     /// Reports the login started by acquire() with ticket `attempt`. `success` stores the token
     /// (its lifetime is `max_age` when given, capped by options.max_lifetime; a success with an
-    /// empty token counts as a service error); `service_error` starts or doubles the backoff;
-    /// `bad_credentials` and `mfa_required` mark the key failed for good. Returns false and changes
-    /// nothing when `attempt` is not the key's current login (it timed out and another caller took
-    /// over, or the key was erased).
-    bool complete(std::string_view key, std::uint64_t attempt, const login_outcome& outcome, time_point now,
+    /// empty token counts as a service error); `service_error` starts or doubles the credential's
+    /// back-off; `bad_credentials` and `mfa_required` mark the credential failed for good. Returns
+    /// false and changes nothing when `attempt` is not the credential's current login (it timed
+    /// out and another caller took over, or the credential was dropped).
+    bool complete(const session_key& key, std::uint64_t attempt, const login_outcome& outcome, time_point now,
                   std::optional<duration> max_age = std::nullopt);
 
     /// The login with ticket `attempt` was cancelled before an answer (shutdown, client gone):
     /// clears the in-flight mark without a backoff so the next caller logs in. Returns whether it applied.
-    bool abandon(std::string_view key, std::uint64_t attempt);
+    bool abandon(const session_key& key, std::uint64_t attempt);
 
     /// Records activity on a live session (a court answered with it): restarts its idle timer.
-    void touch(std::string_view key, time_point now);
+    void touch(const session_key& key, time_point now);
 
     /// The court said "not logged in" to `token`: drops the session if it still holds that token,
     /// so of several concurrent invalidations only the first causes a re-login. Returns whether it dropped one.
-    bool invalidate(std::string_view key, std::string_view token, time_point now);
+    bool invalidate(const session_key& key, std::string_view token, time_point now);
 
-    /// Forgets every key starting with `prefix` (a removed user, a replaced credential). Returns the count.
-    std::size_t erase_prefix(std::string_view prefix);
-    /// Forgets `key` (its credential was replaced or removed) and returns its session token,
-    /// if it held one, so the caller can log it out. A login in flight is left alone.
-    [[nodiscard]] std::optional<std::string> take_token(std::string_view key);
+    /// A session token handed back by drop(): the caller logs it out upstream.
+    struct dropped {
+        session_key key;   ///< whose it was
+        std::string token; ///< the live token (a secret)
+    };
+    /// Forgets every session and credential for which `stale(credential)` is true (its credential
+    /// was replaced or removed) and returns the tokens they held. Credentials with a login in
+    /// flight are left alone (their login completes, and the next call drops them).
+    [[nodiscard]] std::vector<dropped> drop(const std::function<bool(const credential_id&)>& stale);
 
-    /// Forgets keys with nothing worth keeping at `now`: expired sessions and ended backoffs.
-    /// Failed keys stay (they are what stops a rejected login from being repeated). Returns the count.
+    /// Forgets what is not worth keeping at `now`: expired sessions, ended back-offs. Failed
+    /// credentials stay (they stop a rejected login from being repeated). Returns how many went.
     std::size_t prune(time_point now);
 
-    /// Every key's state at `now`, sorted by key; no secrets.
+    /// Every session's state at `now`, sorted by key; no secrets.
     [[nodiscard]] std::vector<session_info> snapshot(time_point now) const;
 
     /// The state of one key at `now`, if the table knows it.
-    [[nodiscard]] std::optional<session_info> find(std::string_view key, time_point now) const;
+    [[nodiscard]] std::optional<session_info> find(const session_key& key, time_point now) const;
 
 private:
-    struct entry {
-        std::string token;            // live session token (secret)
-        std::string notice;           // PACER's notice on the last success
-        std::string detail;           // last failure's safe text
-        time_point obtained{};        // when `token` was obtained
-        time_point hard_expiry{};     // obtained + lifetime
-        time_point last_used{};       // idle timer base
-        bool in_flight = false;       // a login is running
-        std::uint64_t attempt = 0;    // ticket of the running login
-        time_point login_started{};   // when it started
-        int service_errors = 0;       // consecutive service errors (backoff exponent)
-        time_point retry_at{};        // no login before this (when service_errors > 0)
+    struct credential_entry {
         std::optional<login_kind> permanent; // bad_credentials or mfa_required: never log in again
+        std::string detail;                  // last failure's safe text
+        bool in_flight = false;              // a login is running
+        std::uint64_t attempt = 0;           // ticket of the running login
+        session_key login_for;               // the session the running login is for
+        time_point login_started{};          // when it started
+        int service_errors = 0;              // consecutive service errors (backoff exponent)
+        time_point retry_at{};               // no login before this (when service_errors > 0)
+    };
+    struct session_entry {
+        std::string token;      // live session token (secret); empty when none
+        std::string notice;     // PACER's notice on the last success
+        time_point obtained{};  // when `token` was obtained
+        time_point hard_expiry{};
+        time_point last_used{}; // idle timer base
+        bool ever = false;      // a token was ever held (an expiry, not a first login)
     };
 
-    [[nodiscard]] bool live(const entry& e, time_point now) const;
-    [[nodiscard]] session_info info(const std::string& key, const entry& e, time_point now) const;
-    acquire_result start_login(entry& e, time_point now, std::string reason);
+    [[nodiscard]] bool live(const session_entry& s, time_point now) const;
+    [[nodiscard]] session_info info(const session_key& key, const session_entry& s, const credential_entry* c,
+                                    time_point now) const;
+    [[nodiscard]] const credential_entry* credential(const credential_id& id) const;
 
     session_table_options options_;
-    std::map<std::string, entry, std::less<>> entries_;
+    std::map<credential_id, credential_entry> credentials_;
+    std::map<session_key, session_entry> sessions_;
     std::uint64_t next_attempt_ = 1;
 };
 

@@ -19,10 +19,13 @@
 #include <string_view>
 #include <vector>
 
+#include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 
+#include "cli/ca_trust.hpp"
 #include "cli/secret_input.hpp"
 #include "config/settings.hpp"
 #include "core/text.hpp"
@@ -32,6 +35,7 @@
 #include "status/check.hpp"
 #include "status/report.hpp"
 #include "store/store.hpp"
+#include "tls/ca_setup.hpp"
 #include "tls/local_ca.hpp"
 
 namespace fs = std::filesystem;
@@ -66,6 +70,14 @@ commands:
   courts [--system nextgen|legacy] [--type district|bankruptcy|appellate|other]
                            the court registry as a table (systems in force today)
   ca                       the local CA certificate's path (created on first use)
+  ca --install [--user NAME ...]
+                           trust the local CA system-wide (/usr/local/share/ca-certificates and
+                           update-ca-certificates) and in each existing Chromium and Firefox NSS
+                           database of the named users (default: $SUDO_USER); needs root and,
+                           for browsers, certutil (Debian's libnss3-tools); prints each change
+  ca --uninstall           remove exactly what ca --install added (it keeps a manifest)
+  ca --rotate              replace the local CA (e.g. an old unconstrained one) with a new one
+                           constrained to the court hosts; says what to trust again
   check                    check the config and the court registry (like courtrouted --check)
 
 options:
@@ -568,21 +580,161 @@ int cmd_courts(context& ctx, std::span<const std::string> args) {
     return 0;
 }
 
-int cmd_ca(context& ctx, std::span<const std::string> args) {
-    parse_args(args, "ca", {}, {}, {});
-    const auto& dir = ctx.config().state_dir;
+/// The name of user `uid` ("uid N" when it has none).
+std::string owner_name(uid_t uid) {
+    const passwd* pw = ::getpwuid(uid);
+    return pw ? std::string(pw->pw_name) : "uid " + std::to_string(uid);
+}
+
+/// Refuses to write CA files into a state directory another user owns: the service could not
+/// read a key root made there, and the key file root would find is not the service's.
+void require_own_state(const fs::path& dir, const std::string& what) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) == 0 && st.st_uid != ::geteuid())
+        throw failure(what + ", and " + dir.string() + " belongs to " + owner_name(st.st_uid) +
+                          ": run this as that user (for the service: courtroute-admin ca ...)",
+                      "state " + dir.string());
+}
+
+/// Creates the state directory (0700) when missing, as the daemon does.
+void ensure_state_dir(const fs::path& dir) {
     std::error_code ec;
-    if (!fs::exists(dir, ec)) {
-        // The daemon creates it the same way: nobody else may read the store or the CA key.
-        fs::create_directories(dir, ec);
-        if (ec) throw failure("cannot create the state directory: " + ec.message(), "state " + dir.string());
-        ::chmod(dir.c_str(), 0700);
-    }
+    if (fs::exists(dir, ec)) return;
+    // The daemon creates it the same way: nobody else may read the store or the CA key.
+    fs::create_directories(dir, ec);
+    if (ec) throw failure("cannot create the state directory: " + ec.message(), "state " + dir.string());
+    ::chmod(dir.c_str(), 0700);
+}
+
+/// The certificate path of the CA, creating the CA when there is none yet. An existing CA is
+/// only read (its certificate, not its key), so root may ask for the path or install it.
+fs::path existing_or_new_ca(context& ctx) {
+    const auto& cfg = ctx.config();
+    const tls::ca_paths paths(cfg.state_dir);
+    std::error_code ec;
+    if (fs::exists(paths.cert, ec)) return paths.cert;
+    ensure_state_dir(cfg.state_dir);
+    require_own_state(cfg.state_dir, "there is no local CA yet");
     try {
-        const auto ca = tls::local_ca::open_or_create(dir);
-        std::cout << ca.cert_path().string() << '\n';
+        return tls::open_local_ca(cfg, ctx.courts())->cert_path();
+    } catch (const crypto_error& e) {
+        throw failure(e.what(), "key file " + cfg.effective_key_file().string());
     } catch (const std::exception& e) {
-        throw failure(e.what(), "state " + dir.string());
+        throw failure(e.what(), "state " + cfg.state_dir.string());
+    }
+}
+
+/// Tells on stderr what is wrong with the CA certificate at `cert_path` (an old CA).
+void warn_about_ca(const fs::path& state_dir, const fs::path& cert_path) {
+    const tls::ca_paths paths(state_dir);
+    std::error_code ec;
+    try {
+        const auto cert = tls::local_ca::read_certificate(cert_path);
+        const auto nc = tls::constraints_of(cert.get());
+        if (!nc.present || nc.permitted_dns.empty() || !nc.excludes_all_ip)
+            std::cerr << "courtroute: warning: this local CA is unconstrained (a client trusting it would accept it "
+                         "for any site); run courtroute ca --rotate\n";
+    } catch (const std::exception& e) {
+        std::cerr << "courtroute: warning: " << e.what() << '\n';
+    }
+    if (fs::exists(paths.plain_key, ec))
+        std::cerr << "courtroute: warning: the CA key " << paths.plain_key.string()
+                  << " is stored in clear; run courtroute ca --rotate\n";
+}
+
+int ca_rotate(context& ctx) {
+    const auto& cfg = ctx.config();
+    ensure_state_dir(cfg.state_dir);
+    require_own_state(cfg.state_dir, "rotating writes the new CA");
+    const auto names = tls::ca_names_for(ctx.courts());
+    tls::ca_rotation r;
+    try {
+        const secret_box box = tls::ca_key_box(cfg);
+        r = tls::local_ca::rotate(cfg.state_dir, box, names);
+    } catch (const crypto_error& e) {
+        throw failure(e.what(), "key file " + cfg.effective_key_file().string());
+    } catch (const std::exception& e) {
+        throw failure(e.what(), "state " + cfg.state_dir.string());
+    }
+    std::string permitted;
+    for (const auto& n : r.permitted) permitted += (permitted.empty() ? "" : ", ") + n;
+    std::cout << "created a new local CA: " << r.cert.string() << '\n'
+              << "  it may sign only for " << permitted << " (no IP addresses); its key is sealed with the store key\n";
+    if (r.removed_plain_key)
+        std::cout << "removed the old CA key " << tls::ca_paths(cfg.state_dir).plain_key.string()
+                  << " (overwritten, then deleted)\n";
+    if (r.old_cert)
+        std::cout << "kept the old certificate as " << r.old_cert->string()
+                  << " (to find and remove it wherever it was trusted by hand)\n";
+    const auto installed = installed_trust(cfg.state_dir);
+    std::cout << "re-trust: clients must now trust " << r.cert.string() << '\n';
+    if (!installed.empty()) {
+        std::cout << "  the old CA is still installed in:\n";
+        for (const auto& place : installed) std::cout << "    " << place << '\n';
+        std::cout << "  run courtroute ca --install again (as root; it replaces them)\n";
+    } else if (r.had_old_ca) {
+        std::cout << "  wherever the old CA was trusted (e.g. /usr/local/share/ca-certificates/courtroute.crt), remove "
+                     "it, then: sudo courtroute ca --install\n";
+    } else {
+        std::cout << "  sudo courtroute ca --install\n";
+    }
+    std::cout << "a running courtrouted uses the new CA after `systemctl reload courtroute` (SIGHUP) or a restart\n";
+    return 0;
+}
+
+int cmd_ca(context& ctx, std::span<const std::string> args) {
+    // Parsed by hand: --user may be given several times.
+    bool install = false, uninstall = false, rotate = false;
+    std::vector<std::string> users;
+    bool users_given = false;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "--install") install = true;
+        else if (a == "--uninstall") uninstall = true;
+        else if (a == "--rotate") rotate = true;
+        else if (a == "--user" || a.starts_with("--user=")) {
+            std::string v;
+            if (a == "--user") {
+                if (i + 1 >= args.size()) throw usage_error("option --user of 'ca' needs a value");
+                v = args[++i];
+            } else {
+                v = a.substr(7);
+            }
+            if (v.empty() || !printable(v) || v.size() > 64) throw usage_error("--user needs a user name");
+            users_given = true;
+            if (std::find(users.begin(), users.end(), v) == users.end()) users.push_back(v);
+        } else if (a.size() > 1 && a[0] == '-') {
+            throw usage_error("unknown option '" + a.substr(0, a.find('=')) + "' for 'ca'");
+        } else {
+            throw usage_error("too many arguments for 'ca'");
+        }
+    }
+    if (int(install) + int(uninstall) + int(rotate) > 1)
+        throw usage_error("'ca' takes one of --install, --uninstall and --rotate");
+    if (users_given && !install) throw usage_error("--user goes with 'ca --install'");
+
+    const auto& cfg = ctx.config();
+    if (rotate) return ca_rotate(ctx);
+    const auto targets = trust_targets::from_environment();
+    try {
+        if (uninstall) {
+            uninstall_ca_trust(cfg.state_dir, targets, std::cout);
+            return 0;
+        }
+        const fs::path cert = existing_or_new_ca(ctx);
+        if (!install) {
+            std::cout << cert.string() << '\n';
+            warn_about_ca(cfg.state_dir, cert);
+            return 0;
+        }
+        // `sudo courtroute ca --install` is meant for the person typing it: their browsers too.
+        if (!users_given)
+            if (const char* sudo_user = std::getenv("SUDO_USER"); sudo_user && *sudo_user && std::string(sudo_user) != "root")
+                users.emplace_back(sudo_user);
+        install_ca_trust(cfg.state_dir, cert, users, targets, std::cout);
+    } catch (const trust_error& e) {
+        std::cout.flush();
+        throw failure(e.what(), e.where);
     }
     return 0;
 }

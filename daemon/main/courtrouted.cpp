@@ -4,7 +4,7 @@
 #include <string_view>
 
 #include "config/settings.hpp"
-#include "proxy/server.hpp"
+#include "proxy/daemon.hpp"
 #include "status/check.hpp"
 
 namespace {

@@ -43,11 +43,11 @@ std::string warning::header_value() const {
 user_facts load_user_facts(const store& db, const std::string& user) {
     user_facts f;
     f.user = user;
-    if (auto p = db.pacer(user)) {
-        f.pacer = pacer_facts{p->login, p->client_code, p->shared,         !p->totp_secret.empty(),
+    if (auto p = db.pacer(user, secrets::sealed)) {
+        f.pacer = pacer_facts{p->login, p->client_code, p->shared,         p->has_totp,
                               p->state, p->state_detail, p->password_set_at, p->revision};
     }
-    for (auto& e : db.ecf_logins(user))
+    for (auto& e : db.ecf_logins(user, secrets::sealed))
         f.ecf.emplace(e.court, ecf_facts{e.login, e.state, e.state_detail, e.revision});
     for (auto& l : db.links(user)) f.links.insert(l.court);
     return f;

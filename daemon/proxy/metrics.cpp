@@ -19,6 +19,14 @@ void metrics::upstream_latency(double seconds) {
     latency_sum_ += seconds;
 }
 
+void metrics::merge(const metrics& other) {
+    for (const auto& [k, v] : other.requests_) requests_[k] += v;
+    for (const auto& [k, v] : other.logins_) logins_[k] += v;
+    for (std::size_t i = 0; i < bounds_.size(); ++i) buckets_[i] += other.buckets_[i];
+    latency_count_ += other.latency_count_;
+    latency_sum_ += other.latency_sum_;
+}
+
 std::string metrics::render(std::uint64_t leaf_minted, std::uint64_t leaf_hits, std::uint64_t upstream_connects,
                             std::size_t sessions, std::size_t connections) const {
     std::string out;

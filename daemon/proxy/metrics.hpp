@@ -1,6 +1,7 @@
 #pragma once
 /// Counters for `GET /metrics` (Prometheus text format): requests by court, route and status,
 /// logins by kind and result, an upstream latency histogram, and certificate minting.
+/// One instance per worker thread (no lock on the hot path); `/metrics` merges them.
 #include <array>
 #include <cstdint>
 #include <map>
@@ -17,6 +18,8 @@ public:
     void login(std::string_view kind, std::string_view result);
     /// Time from sending a request upstream to its response header.
     void upstream_latency(double seconds);
+    /// Adds another worker's counters to these (for rendering the whole daemon's).
+    void merge(const metrics& other);
     /// Renders everything, plus the gauges given by the caller.
     [[nodiscard]] std::string render(std::uint64_t leaf_minted, std::uint64_t leaf_hits, std::uint64_t upstream_connects,
                                      std::size_t sessions, std::size_t connections) const;

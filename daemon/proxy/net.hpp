@@ -22,3 +22,24 @@ inline constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
 } // namespace courtroute::proxy
+
+#include "core/log.hpp"
+
+namespace courtroute::proxy {
+
+/// The completion handler of every co_spawn: a coroutine that ends with an exception says so
+/// in the log (with what it was doing) instead of vanishing.
+inline auto log_failure(std::string_view task) {
+    return [task](std::exception_ptr e) {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+            log::event("task_failed", {{"task", task}, {"error", x.what()}});
+        } catch (...) {
+            log::event("task_failed", {{"task", task}, {"error", "unknown exception"}});
+        }
+    };
+}
+
+} // namespace courtroute::proxy

@@ -306,6 +306,13 @@ std::shared_ptr<const registry> registry::load(const std::vector<fs::path>& dirs
     return reg;
 }
 
+std::vector<std::string> registry::hosts() const {
+    std::vector<std::string> out;
+    out.reserve(by_host_.size());
+    for (const auto& [host, index] : by_host_) out.push_back(host);
+    return out;
+}
+
 const court* registry::find_id(std::string_view id) const {
     auto it = by_id_.find(id);
     return it == by_id_.end() ? nullptr : &courts_[it->second];

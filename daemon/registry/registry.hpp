@@ -59,6 +59,8 @@ public:
     [[nodiscard]] const court* find_id(std::string_view id) const;
     /// The court serving this host (ecf_url host or an extra host; case-insensitive, exact), or nullptr.
     [[nodiscard]] const court* find_host(std::string_view host) const;
+    /// Every host the registry routes (ecf_url hosts and extra_hosts), lower-case, sorted.
+    [[nodiscard]] std::vector<std::string> hosts() const;
     /// Every court, sorted by id.
     [[nodiscard]] const std::vector<court>& courts() const { return courts_; }
     /// Every problem found while loading, in file order.

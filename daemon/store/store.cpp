@@ -184,14 +184,15 @@ std::string unseal(const secret_box& box, const std::string& file, const std::st
 constexpr std::string_view ecf_columns = "court, login, password, revision, state, state_detail";
 
 ecf_login read_ecf(const SQLite::Statement& st, const std::string& user, const secret_box& box,
-                   const std::string& file) {
+                   const std::string& file, secrets mode) {
     ecf_login out;
     out.user = user;
     out.court = st.getColumn(0).getString();
     out.login = st.getColumn(1).getString();
     const std::string where = "user " + quote(user) + " at " + quote(out.court);
-    out.password = unseal(box, file, blob(st.getColumn(2)), ecf_password_context(user, out.court),
-                          "the CM/ECF password of " + where);
+    if (mode == secrets::opened)
+        out.password = unseal(box, file, blob(st.getColumn(2)), ecf_password_context(user, out.court),
+                              "the CM/ECF password of " + where);
     out.revision = st.getColumn(3).getInt64();
     out.state = parse_state(st.getColumn(4).getString(), "the CM/ECF login of " + where);
     out.state_detail = st.getColumn(5).getString();
@@ -388,7 +389,7 @@ void store::set_pacer(const pacer_login& login) {
     });
 }
 
-std::optional<pacer_login> store::pacer(const std::string& user) const {
+std::optional<pacer_login> store::pacer(const std::string& user, secrets mode) const {
     check_user_name(user);
     return guarded(file_, [&]() -> std::optional<pacer_login> {
         SQLite::Statement st(*db_, R"sql(
@@ -400,11 +401,13 @@ std::optional<pacer_login> store::pacer(const std::string& user) const {
         pacer_login out;
         out.user = user;
         out.login = st.getColumn(0).getString();
-        out.password = unseal(box_, file_, blob(st.getColumn(1)), pacer_password_context(user),
-                              "the PACER password of user " + quote(user));
+        if (mode == secrets::opened)
+            out.password = unseal(box_, file_, blob(st.getColumn(1)), pacer_password_context(user),
+                                  "the PACER password of user " + quote(user));
         out.client_code = st.getColumn(2).getString();
         out.shared = st.getColumn(3).getInt() != 0;
-        if (!st.getColumn(4).isNull())
+        out.has_totp = !st.getColumn(4).isNull();
+        if (out.has_totp && mode == secrets::opened)
             out.totp_secret = unseal(box_, file_, blob(st.getColumn(4)), pacer_totp_context(user),
                                      "the PACER TOTP secret of user " + quote(user));
         out.revision = st.getColumn(5).getInt64();
@@ -464,7 +467,7 @@ void store::set_ecf(const std::string& user, const std::string& court, const std
     });
 }
 
-std::optional<ecf_login> store::ecf(const std::string& user, const std::string& court) const {
+std::optional<ecf_login> store::ecf(const std::string& user, const std::string& court, secrets mode) const {
     check_user_name(user);
     check_court(court);
     return guarded(file_, [&]() -> std::optional<ecf_login> {
@@ -473,18 +476,18 @@ std::optional<ecf_login> store::ecf(const std::string& user, const std::string& 
         st.bind(1, user);
         st.bind(2, court);
         if (!st.executeStep()) return std::nullopt;
-        return read_ecf(st, user, box_, file_);
+        return read_ecf(st, user, box_, file_, mode);
     });
 }
 
-std::vector<ecf_login> store::ecf_logins(const std::string& user) const {
+std::vector<ecf_login> store::ecf_logins(const std::string& user, secrets mode) const {
     check_user_name(user);
     return guarded(file_, [&] {
         std::vector<ecf_login> all;
         SQLite::Statement st(*db_, "SELECT " + std::string(ecf_columns) +
                                        " FROM ecf_logins WHERE user = ? ORDER BY court");
         st.bind(1, user);
-        while (st.executeStep()) all.push_back(read_ecf(st, user, box_, file_));
+        while (st.executeStep()) all.push_back(read_ecf(st, user, box_, file_, mode));
         return all;
     });
 }

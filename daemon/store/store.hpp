@@ -46,7 +46,8 @@ struct pacer_login {
     std::string password;             ///< secret
     std::string client_code;          ///< default client code; may be empty
     bool shared = false;              ///< a shared firm account (cannot file)
-    std::string totp_secret;          ///< base32; empty when none is stored; secret
+    std::string totp_secret;          ///< base32; empty when none is stored or not opened; secret
+    bool has_totp = false;            ///< a TOTP secret is stored (known without opening it)
     std::int64_t revision = 0;        ///< bumps on every `set_pacer` (store-wide counter, never reused); sessions are tied to it
     credential_state state = credential_state::active;
     std::string state_detail;         ///< why it failed (upstream text, no secrets)
@@ -62,6 +63,13 @@ struct ecf_login {
     std::int64_t revision = 0; ///< bumps on every `set_ecf`
     credential_state state = credential_state::active;
     std::string state_detail;
+};
+
+/// Whether a read opens the sealed secrets (passwords, TOTP secrets) or leaves them empty.
+/// Only a login opens them: everything else (routing, status, the CLI's listings) reads facts.
+enum class secrets {
+    sealed, ///< leave `password` and `totp_secret` empty
+    opened, ///< decrypt them
 };
 
 /// A recorded link of a user's CM/ECF account at a NextGen court to the PACER account.
@@ -104,7 +112,7 @@ public:
     // --- PACER login ---
     /// Stores (replaces) the user's PACER login; state back to active, revision bumped.
     void set_pacer(const pacer_login& login);
-    [[nodiscard]] std::optional<pacer_login> pacer(const std::string& user) const;
+    [[nodiscard]] std::optional<pacer_login> pacer(const std::string& user, secrets mode = secrets::opened) const;
     /// Records a login outcome, but only if the credential is still at `revision` (a replaced
     /// credential is never marked by a stale attempt).
     void mark_pacer(const std::string& user, std::int64_t revision, credential_state state, const std::string& detail);
@@ -112,8 +120,9 @@ public:
     // --- CM/ECF logins ---
     void set_ecf(const std::string& user, const std::string& court, const std::string& login,
                  const std::string& password);
-    [[nodiscard]] std::optional<ecf_login> ecf(const std::string& user, const std::string& court) const;
-    [[nodiscard]] std::vector<ecf_login> ecf_logins(const std::string& user) const;
+    [[nodiscard]] std::optional<ecf_login> ecf(const std::string& user, const std::string& court,
+                                               secrets mode = secrets::opened) const;
+    [[nodiscard]] std::vector<ecf_login> ecf_logins(const std::string& user, secrets mode = secrets::opened) const;
     /// Deletes; false when there was none.
     bool remove_ecf(const std::string& user, const std::string& court);
     void mark_ecf(const std::string& user, const std::string& court, std::int64_t revision, credential_state state,

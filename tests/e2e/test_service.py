@@ -585,6 +585,41 @@ class AdminWrapperTest(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.state, "secret.key")))
         self.assertEqual(os.listdir(self.runtime), [])
 
+    def test_ca_install_runs_as_root_after_the_service_user_made_the_ca(self):
+        # The system store and update-ca-certificates are stand-ins under the test's directory
+        # (test-only overrides), so the machine's trust store is never touched.
+        store = os.path.join(self.tmp, "local-certs")
+        os.mkdir(store)
+        update = os.path.join(self.tmp, "update-ca-certificates")
+        with open(update, "w") as f:
+            f.write("#!/bin/sh\necho '1 added, 0 removed; done.'\n")
+        os.chmod(update, 0o755)
+        extra = {"COURTROUTE_CA_STORE_DIR": store, "COURTROUTE_UPDATE_CA_CERTIFICATES": update,
+                 "COURTROUTE_CA_HOME_BASE": os.path.join(self.tmp, "homes")}
+        env = clean_env({"COURTROUTE_ADMIN_USER": self.USER, "COURTROUTE_KEY": self.key,
+                         "COURTROUTE_CONFIG": self.config, "COURTROUTE_CLI": self.cli,
+                         "COURTROUTE_RUNTIME": self.runtime, **extra})
+        env.pop("SUDO_USER", None)
+        r = run(["sh", ADMIN, "ca", "--install"], env=env, stdin=subprocess.DEVNULL, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ca_dir = os.path.join(self.state, "ca")
+        # The CA (key sealed with the service's key) belongs to the service user...
+        for name in ("ca.pem", "ca.key.sealed"):
+            self.assertEqual(os.lstat(os.path.join(ca_dir, name)).st_uid, self.pw.pw_uid, name)
+        self.assertFalse(os.path.exists(os.path.join(self.state, "secret.key")))
+        # ...and root put it into the (stand-in) system store.
+        installed = os.listdir(store)
+        self.assertEqual(len(installed), 1, installed)
+        self.assertIn("added " + os.path.join(store, installed[0]), r.stdout)
+        self.assertEqual(os.listdir(self.runtime), [])
+        r = run(["sh", ADMIN, "ca", "--uninstall"], env=env, stdin=subprocess.DEVNULL, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(os.listdir(store), [])
+        # The service user still opens its CA (the key is sealed with the key it is given).
+        r = self.admin(["ca"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), os.path.join(ca_dir, "ca.pem"))
+
     def test_refuses_without_key(self):
         r = self.admin(["user", "list"], key=os.path.join(self.tmp, "missing.key"))
         self.assertEqual(r.returncode, 1)

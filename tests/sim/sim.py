@@ -282,10 +282,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             super().finish()
         finally:
             self.sim._track(self.request, False)
-            try:
-                self.request.close()
-            except OSError:
+            self._lingering_close()
+
+    def _lingering_close(self):
+        """Closes the way Apache and nginx do: after an early answer (431, 413) the client may
+        still be sending, and closing with unread bytes would reset the connection, which makes
+        the client's kernel discard the answer it has not read yet. So: stop sending, read and
+        drop what still comes for a moment, then close."""
+        try:
+            self.request.shutdown(socket.SHUT_WR)
+            self.request.settimeout(0.5)
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline and self.request.recv(65536):
                 pass
+        except (OSError, ValueError):
+            pass
+        try:
+            self.request.close()
+        except OSError:
+            pass
 
     def version_string(self):
         return self.server_version

@@ -10,6 +10,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -103,8 +104,29 @@ int verify_leaf(X509* ca, X509* leaf, system_clock::time_point at, std::string* 
     return rc;
 }
 
+/// The store key of these tests (a fixed 32-byte key; the real one comes from the key file).
+const courtroute::secret_box& test_box() {
+    static const courtroute::secret_box box{std::array<unsigned char, 32>{1, 2, 3, 4, 5, 6, 7, 8}};
+    return box;
+}
+
+/// Another key: a sealed CA key must not open with it.
+const courtroute::secret_box& other_box() {
+    static const courtroute::secret_box box{std::array<unsigned char, 32>{9, 9, 9}};
+    return box;
+}
+
+/// What a registry with the ca9 ACMS hosts gives a new CA.
+const std::vector<std::string>& court_names() {
+    static const std::vector<std::string> names =
+        ca_permitted_names({"ecf.azb.uscourts.gov", "ca9-showdoc.azurewebsites.us", "ecf.nysd.uscourts.gov"});
+    return names;
+}
+
+local_ca create_ca(const fs::path& dir) { return local_ca::open_or_create(dir, test_box(), court_names()); }
+
 std::shared_ptr<const local_ca> open_ca(const fs::path& dir) {
-    return std::make_shared<const local_ca>(local_ca::open_or_create(dir));
+    return std::make_shared<const local_ca>(create_ca(dir));
 }
 
 template <class F>
@@ -123,14 +145,17 @@ std::string message_of(F&& f) {
 
 TEST(LocalCa, CreatesKeyAndCertificateWithModesAndExtensions) {
     temp_dir dir;
-    const auto ca = local_ca::open_or_create(dir.path() / "state");
+    const auto ca = create_ca(dir.path() / "state");
     const fs::path ca_dir = dir.path() / "state" / "ca";
     EXPECT_EQ(ca.cert_path(), ca_dir / "ca.pem");
     EXPECT_EQ(mode_of(ca_dir), 0700u);
-    EXPECT_EQ(mode_of(ca_dir / "ca.key"), 0600u);
+    EXPECT_EQ(mode_of(ca_dir / "ca.key.sealed"), 0600u);
     EXPECT_EQ(mode_of(ca_dir / "ca.pem"), 0644u);
+    EXPECT_FALSE(fs::exists(ca_dir / "ca.key")) << "the key is never written in clear";
     EXPECT_EQ(slurp(ca.cert_path()), ca.cert_pem());
-    EXPECT_NE(slurp(ca_dir / "ca.key").find("BEGIN PRIVATE KEY"), std::string::npos);
+    EXPECT_TRUE(ca.key_sealed());
+    EXPECT_TRUE(ca.constrained());
+    EXPECT_FALSE(ca.plain_key_present());
 
     X509* cert = ca.cert();
     EXPECT_EQ(subject_field(cert, NID_commonName), "courtroute local CA");
@@ -161,16 +186,16 @@ TEST(LocalCa, CreatesKeyAndCertificateWithModesAndExtensions) {
 
 TEST(LocalCa, ReopenLoadsTheSameCertificateAndTwoInstallsDiffer) {
     temp_dir a, b;
-    const auto first = local_ca::open_or_create(a.path());
+    const auto first = create_ca(a.path());
     const std::string pem = slurp(first.cert_path());
-    const std::string key = slurp(a.path() / "ca" / "ca.key");
-    const auto again = local_ca::open_or_create(a.path());
+    const std::string key = slurp(a.path() / "ca" / "ca.key.sealed");
+    const auto again = create_ca(a.path());
     EXPECT_EQ(slurp(again.cert_path()), pem);
     EXPECT_EQ(again.cert_pem(), pem);
-    EXPECT_EQ(slurp(a.path() / "ca" / "ca.key"), key) << "reopening must not rewrite the key";
+    EXPECT_EQ(slurp(a.path() / "ca" / "ca.key.sealed"), key) << "reopening must not rewrite the key";
     EXPECT_EQ(X509_cmp(first.cert(), again.cert()), 0);
 
-    const auto other = local_ca::open_or_create(b.path());
+    const auto other = create_ca(b.path());
     EXPECT_NE(X509_NAME_cmp(X509_get_subject_name(first.cert()), X509_get_subject_name(other.cert())), 0);
     EXPECT_NE(ASN1_INTEGER_cmp(X509_get0_serialNumber(first.cert()), X509_get0_serialNumber(other.cert())), 0);
     EXPECT_NE(EVP_PKEY_eq(X509_get0_pubkey(first.cert()), X509_get0_pubkey(other.cert())), 1);
@@ -180,57 +205,68 @@ TEST(LocalCa, ReopenLoadsTheSameCertificateAndTwoInstallsDiffer) {
 
 TEST(LocalCa, RefusesCorruptKey) {
     temp_dir dir;
-    (void)local_ca::open_or_create(dir.path());
-    const fs::path key = dir.path() / "ca" / "ca.key";
-    spit(key, "-----BEGIN PRIVATE KEY-----\nnot base64 at all\n-----END PRIVATE KEY-----\n");
+    (void)create_ca(dir.path());
+    const fs::path key = dir.path() / "ca" / "ca.key.sealed";
+    std::string sealed = slurp(key);
+    sealed[sealed.size() - 5] ^= 0x20; // one bit of the ciphertext or tag
+    spit(key, sealed);
     fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
-    const std::string msg = message_of([&] { (void)local_ca::open_or_create(dir.path()); });
+    std::string msg = message_of([&] { (void)create_ca(dir.path()); });
     EXPECT_NE(msg.find(key.string()), std::string::npos) << msg;
+    EXPECT_NE(msg.find("cannot be opened with the store key"), std::string::npos) << msg;
+
+    spit(key, "-----BEGIN PRIVATE KEY-----\nnot base64 at all\n-----END PRIVATE KEY-----\n");
+    msg = message_of([&] { (void)create_ca(dir.path()); });
+    EXPECT_NE(msg.find("not a sealed courtroute CA key"), std::string::npos) << msg;
     EXPECT_EQ(msg.find("not base64"), std::string::npos) << "key file contents must not leak: " << msg;
 }
 
 TEST(LocalCa, RefusesKeyThatDoesNotMatchCertificate) {
     temp_dir a, b;
-    (void)local_ca::open_or_create(a.path());
-    (void)local_ca::open_or_create(b.path());
-    fs::copy_file(b.path() / "ca" / "ca.key", a.path() / "ca" / "ca.key", fs::copy_options::overwrite_existing);
-    const std::string msg = message_of([&] { (void)local_ca::open_or_create(a.path()); });
+    (void)create_ca(a.path());
+    (void)create_ca(b.path());
+    fs::copy_file(b.path() / "ca" / "ca.key.sealed", a.path() / "ca" / "ca.key.sealed",
+                  fs::copy_options::overwrite_existing);
+    const std::string msg = message_of([&] { (void)create_ca(a.path()); });
     EXPECT_NE(msg.find("does not match"), std::string::npos) << msg;
     EXPECT_NE(msg.find("ca.key"), std::string::npos) << msg;
 }
 
 TEST(LocalCa, RefusesGroupReadableKeyAndCorruptCertificate) {
     temp_dir dir;
-    (void)local_ca::open_or_create(dir.path());
-    const fs::path key = dir.path() / "ca" / "ca.key";
+    (void)create_ca(dir.path());
+    const fs::path key = dir.path() / "ca" / "ca.key.sealed";
     fs::permissions(key, fs::perms::group_read | fs::perms::others_read, fs::perm_options::add);
-    EXPECT_NE(message_of([&] { (void)local_ca::open_or_create(dir.path()); }).find("readable by group"),
+    EXPECT_NE(message_of([&] { (void)create_ca(dir.path()); }).find("readable by group"),
               std::string::npos);
     fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
     spit(dir.path() / "ca" / "ca.pem", "garbage");
-    const std::string msg = message_of([&] { (void)local_ca::open_or_create(dir.path()); });
+    const std::string msg = message_of([&] { (void)create_ca(dir.path()); });
     EXPECT_NE(msg.find("ca.pem"), std::string::npos) << msg;
 }
 
 TEST(LocalCa, MissingCertificateIsReissuedForTheExistingKey) {
     temp_dir dir;
-    const auto first = local_ca::open_or_create(dir.path());
-    const std::string key = slurp(dir.path() / "ca" / "ca.key");
+    const auto first = create_ca(dir.path());
+    const std::string key = slurp(dir.path() / "ca" / "ca.key.sealed");
     fs::remove(first.cert_path());
-    const auto second = local_ca::open_or_create(dir.path());
-    EXPECT_EQ(slurp(dir.path() / "ca" / "ca.key"), key);
+    const auto second = create_ca(dir.path());
+    EXPECT_EQ(slurp(dir.path() / "ca" / "ca.key.sealed"), key);
+    EXPECT_TRUE(second.constrained());
     EXPECT_EQ(EVP_PKEY_eq(X509_get0_pubkey(first.cert()), X509_get0_pubkey(second.cert())), 1);
 
     // The other way round (certificate without its key) cannot be repaired and must say so.
-    fs::remove(dir.path() / "ca" / "ca.key");
-    EXPECT_NE(message_of([&] { (void)local_ca::open_or_create(dir.path()); }).find("ca.key"), std::string::npos);
+    fs::remove(dir.path() / "ca" / "ca.key.sealed");
+    const std::string msg = message_of([&] { (void)create_ca(dir.path()); });
+    EXPECT_NE(msg.find("ca.key.sealed"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("courtroute ca --rotate"), std::string::npos) << msg;
 }
 
 // ------------------------------------------------------------------------------------- mint
 
 TEST(Mint, LeafVerifiesAgainstTheCaForExactlyItsHost) {
     temp_dir dir;
-    const auto ca = local_ca::open_or_create(dir.path());
+    const auto ca = create_ca(dir.path());
     const auto now = system_clock::now();
     const auto leaf = ca.mint("ECF.azb.uscourts.gov", now);
     ASSERT_TRUE(leaf);
@@ -250,13 +286,13 @@ TEST(Mint, LeafVerifiesAgainstTheCaForExactlyItsHost) {
 
     // A different CA does not vouch for it.
     temp_dir other_dir;
-    const auto other = local_ca::open_or_create(other_dir.path());
+    const auto other = create_ca(other_dir.path());
     EXPECT_NE(verify_leaf(other.cert(), leaf.get(), now), 1);
 }
 
 TEST(Mint, LeafExtensions) {
     temp_dir dir;
-    const auto ca = local_ca::open_or_create(dir.path());
+    const auto ca = create_ca(dir.path());
     const auto leaf = ca.mint("ecf.azb.uscourts.gov");
 
     auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(leaf.get(), NID_subject_alt_name, nullptr, nullptr));
@@ -288,22 +324,20 @@ TEST(Mint, LeafExtensions) {
     EXPECT_NE(EVP_PKEY_eq(X509_get0_pubkey(leaf.get()), X509_get0_pubkey(ca.cert())), 1);
 }
 
-TEST(Mint, IpLiteralsGetIpSans) {
+TEST(Mint, RefusesIpLiterals) {
     temp_dir dir;
-    const auto ca = local_ca::open_or_create(dir.path());
-    const auto v4 = ca.mint("127.0.0.1");
-    EXPECT_EQ(X509_check_ip_asc(v4.get(), "127.0.0.1", 0), 1);
-    EXPECT_EQ(X509_check_ip_asc(v4.get(), "127.0.0.2", 0), 0);
-    EXPECT_EQ(X509_check_host(v4.get(), "127.0.0.1", 0, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT, nullptr), 0)
-        << "must be an IP SAN, not a DNS SAN";
-    const auto v6 = ca.mint("[::1]");
-    EXPECT_EQ(X509_check_ip_asc(v6.get(), "::1", 0), 1);
-    EXPECT_EQ(verify_leaf(ca.cert(), v6.get(), system_clock::now()), 1);
+    const auto ca = create_ca(dir.path());
+    for (const char* ip : {"127.0.0.1", "[::1]", "::1", "10.0.0.1", "[2001:db8::1]"}) {
+        EXPECT_FALSE(ca.permits(ip)) << ip;
+        const std::string msg = message_of([&] { (void)ca.mint(ip); });
+        EXPECT_NE(msg.find("IP addresses"), std::string::npos) << ip << ": " << msg;
+        EXPECT_THROW((void)ca.mint(ip), std::invalid_argument) << ip;
+    }
 }
 
 TEST(Mint, RejectsInvalidHostsWithoutCrashing) {
     temp_dir dir;
-    const auto ca = local_ca::open_or_create(dir.path());
+    const auto ca = create_ca(dir.path());
     for (std::string bad : {std::string(), std::string("*.uscourts.gov"), std::string("a..b"), std::string(".a"),
                             std::string("a."), std::string("evil\r\nhost"), std::string("a,DNS:b"),
                             std::string("ho st"), std::string(300, 'a'), std::string("x\0y", 3),
@@ -311,9 +345,281 @@ TEST(Mint, RejectsInvalidHostsWithoutCrashing) {
         EXPECT_THROW((void)ca.mint(bad), std::invalid_argument) << bad.size();
     }
     // Long but valid: no CN (64-char limit), still a SAN.
-    const std::string long_host = std::string(63, 'a') + "." + std::string(63, 'b') + ".gov";
+    const std::string long_host = std::string(63, 'a') + "." + std::string(63, 'b') + ".uscourts.gov";
     const auto leaf = ca.mint(long_host);
     EXPECT_EQ(X509_check_host(leaf.get(), long_host.c_str(), long_host.size(), 0, nullptr), 1);
+}
+
+// ------------------------------------------------------------------------------ constraints
+
+namespace {
+
+/// The CA key, unsealed the way the file format says (magic, then secret_box under the store
+/// key with `sealed_key_context`): independent of local_ca's own loader.
+pkey_ptr unseal_ca_key(const fs::path& state, const courtroute::secret_box& box) {
+    const std::string file = slurp(state / "ca" / "ca.key.sealed");
+    if (!file.starts_with(sealed_key_magic)) return nullptr;
+    auto der = box.open(std::string_view(file).substr(sealed_key_magic.size()), sealed_key_context);
+    if (!der) return nullptr;
+    const auto* p = reinterpret_cast<const unsigned char*>(der->data());
+    return pkey_ptr(d2i_AutoPrivateKey(nullptr, &p, static_cast<long>(der->size())));
+}
+
+/// A leaf for `name` (a DNS name, or an IP address when `ip`) signed with the CA's key by plain
+/// OpenSSL, bypassing `local_ca::mint` and its refusals: what a thief of the key could make.
+x509_ptr forge_leaf(X509* ca_cert, EVP_PKEY* ca_key, EVP_PKEY* leaf_key, const std::string& name, bool ip = false) {
+    x509_ptr cert(X509_new());
+    X509_set_version(cert.get(), X509_VERSION_3);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 4242);
+    X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(cert.get()), 86400);
+    X509_NAME* subject = X509_get_subject_name(cert.get());
+    X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(name.c_str()), -1,
+                               -1, 0);
+    X509_set_issuer_name(cert.get(), X509_get_subject_name(ca_cert));
+    X509_set_pubkey(cert.get(), leaf_key);
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, ca_cert, cert.get(), nullptr, nullptr, 0);
+    const std::string san = (ip ? "IP:" : "DNS:") + name;
+    for (auto [nid, value] : {std::pair<int, std::string>{NID_subject_alt_name, san},
+                              {NID_basic_constraints, "critical,CA:FALSE"},
+                              {NID_ext_key_usage, "serverAuth"},
+                              {NID_authority_key_identifier, "keyid:always"}}) {
+        X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
+        EXPECT_NE(ext, nullptr) << value;
+        X509_add_ext(cert.get(), ext, -1);
+        X509_EXTENSION_free(ext);
+    }
+    EXPECT_GT(X509_sign(cert.get(), ca_key, EVP_sha256()), 0);
+    return cert;
+}
+
+/// An old courtroute's CA: plain PEM key (0600) and an unconstrained certificate, made with
+/// plain OpenSSL.
+void make_old_ca(const fs::path& state) {
+    fs::create_directories(state / "ca");
+    pkey_ptr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+    x509_ptr cert(X509_new());
+    X509_set_version(cert.get(), X509_VERSION_3);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert.get()), -86400);
+    X509_gmtime_adj(X509_getm_notAfter(cert.get()), 86400 * 365);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert.get()), "CN", MBSTRING_UTF8,
+                               reinterpret_cast<const unsigned char*>("courtroute local CA"), -1, -1, 0);
+    X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get()));
+    X509_set_pubkey(cert.get(), key.get());
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, cert.get(), cert.get(), nullptr, nullptr, 0);
+    for (auto [nid, value] : {std::pair<int, const char*>{NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
+                              {NID_key_usage, "critical,keyCertSign,cRLSign"},
+                              {NID_subject_key_identifier, "hash"}}) {
+        X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
+        X509_add_ext(cert.get(), ext, -1);
+        X509_EXTENSION_free(ext);
+    }
+    X509_sign(cert.get(), key.get(), EVP_sha256());
+    std::unique_ptr<BIO, decltype(&BIO_free)> kb(BIO_new_file((state / "ca" / "ca.key").c_str(), "w"), &BIO_free);
+    PEM_write_bio_PrivateKey(kb.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+    kb.reset();
+    fs::permissions(state / "ca" / "ca.key", fs::perms::owner_read | fs::perms::owner_write);
+    std::unique_ptr<BIO, decltype(&BIO_free)> cb(BIO_new_file((state / "ca" / "ca.pem").c_str(), "w"), &BIO_free);
+    PEM_write_bio_X509(cb.get(), cert.get());
+}
+
+} // namespace
+
+TEST(Constraints, PermittedNamesAreUscourtsPlusHostsOutsideIt) {
+    EXPECT_EQ(ca_permitted_names({}), std::vector<std::string>{"uscourts.gov"});
+    EXPECT_EQ(ca_permitted_names({"ecf.azb.uscourts.gov", "ECF.ohndad.ohnd.uscourts.gov", "uscourts.gov",
+                                  "ca9-showdoc.azurewebsites.us", "CA2-showdoc.azurewebsites.us",
+                                  "ca2-showdoc.azurewebsites.us", "a.acms.example", "x.a.acms.example",
+                                  "127.0.0.1", "notuscourts.gov"}),
+              (std::vector<std::string>{"uscourts.gov", "a.acms.example", "ca2-showdoc.azurewebsites.us",
+                                        "ca9-showdoc.azurewebsites.us", "notuscourts.gov"}));
+}
+
+TEST(Constraints, CaCertificateCarriesCriticalNameConstraints) {
+    temp_dir dir;
+    const auto ca = create_ca(dir.path());
+    int crit = 0;
+    auto* nc = static_cast<NAME_CONSTRAINTS*>(X509_get_ext_d2i(ca.cert(), NID_name_constraints, &crit, nullptr));
+    ASSERT_NE(nc, nullptr) << "nameConstraints must be present";
+    EXPECT_EQ(crit, 1) << "nameConstraints must be critical";
+    NAME_CONSTRAINTS_free(nc);
+
+    const auto& c = ca.constraints();
+    EXPECT_TRUE(c.present);
+    EXPECT_TRUE(c.critical);
+    EXPECT_EQ(c.permitted_dns, (std::vector<std::string>{"uscourts.gov", "ca9-showdoc.azurewebsites.us"}));
+    EXPECT_TRUE(c.excluded_dns.empty());
+    EXPECT_TRUE(c.excludes_all_ip);
+    EXPECT_EQ(X509_get_pathlen(ca.cert()), 0);
+    EXPECT_EQ(X509_get_key_usage(ca.cert()), static_cast<std::uint32_t>(KU_KEY_CERT_SIGN | KU_CRL_SIGN));
+
+    // The constraints come from the certificate: reopening with another list changes nothing.
+    const auto again = local_ca::open_or_create(dir.path(), test_box(), {"example.com"});
+    EXPECT_EQ(again.constraints().permitted_dns, c.permitted_dns);
+    EXPECT_FALSE(again.permits("www.example.com"));
+}
+
+TEST(Constraints, PermitsMatchesWholeLabelsOnly) {
+    temp_dir dir;
+    const auto ca = create_ca(dir.path());
+    for (const char* ok : {"ecf.azb.uscourts.gov", "ECF.AZB.USCOURTS.GOV", "uscourts.gov", "new.court.uscourts.gov",
+                           "ca9-showdoc.azurewebsites.us", "x.ca9-showdoc.azurewebsites.us"})
+        EXPECT_TRUE(ca.permits(ok)) << ok;
+    for (const char* bad : {"www.example.com", "notuscourts.gov", "uscourts.gov.example.com", "uscourts.gov.",
+                            "azurewebsites.us", "ca2-showdoc.azurewebsites.us", "evil-ca9-showdoc.azurewebsites.us",
+                            "127.0.0.1", "[::1]", "", "*.uscourts.gov"})
+        EXPECT_FALSE(ca.permits(bad)) << bad;
+}
+
+TEST(Constraints, MintRefusesNamesOutsideTheConstraints) {
+    temp_dir dir;
+    const auto ca = create_ca(dir.path());
+    for (const char* bad : {"www.example.com", "notuscourts.gov", "uscourts.gov.example.com", "ca2-showdoc.azurewebsites.us"}) {
+        const std::string msg = message_of([&] { (void)ca.mint(bad); });
+        EXPECT_NE(msg.find("do not permit"), std::string::npos) << bad << ": " << msg;
+        EXPECT_NE(msg.find("courtroute ca --rotate"), std::string::npos) << msg;
+        EXPECT_THROW((void)ca.mint(bad), std::invalid_argument) << bad;
+    }
+    const auto now = system_clock::now();
+    for (const char* ok : {"ecf.azb.uscourts.gov", "ca9-showdoc.azurewebsites.us"}) {
+        const auto leaf = ca.mint(ok, now);
+        std::string err;
+        EXPECT_EQ(verify_leaf(ca.cert(), leaf.get(), now, &err), 1) << ok << ": " << err;
+    }
+    leaf_cache cache(open_ca(dir.path()));
+    EXPECT_THROW((void)cache.server_context("www.example.com"), std::invalid_argument);
+    EXPECT_EQ(cache.size(), 0u);
+    EXPECT_EQ(cache.minted(), 0u);
+}
+
+TEST(Constraints, LeafForgedWithTheCaKeyOutsideTheConstraintsFailsVerification) {
+    temp_dir dir;
+    const auto ca = create_ca(dir.path());
+    const pkey_ptr ca_key = unseal_ca_key(dir.path(), test_box());
+    ASSERT_TRUE(ca_key);
+    ASSERT_EQ(X509_check_private_key(ca.cert(), ca_key.get()), 1);
+    const auto now = system_clock::now();
+
+    // Same key, same signer, same extensions: only the name differs.
+    std::string err;
+    const auto court = forge_leaf(ca.cert(), ca_key.get(), ca.leaf_key(), "ecf.azb.uscourts.gov");
+    EXPECT_EQ(verify_leaf(ca.cert(), court.get(), now, &err), 1) << err;
+    const auto extra = forge_leaf(ca.cert(), ca_key.get(), ca.leaf_key(), "ca9-showdoc.azurewebsites.us");
+    EXPECT_EQ(verify_leaf(ca.cert(), extra.get(), now, &err), 1) << err;
+
+    const auto other = forge_leaf(ca.cert(), ca_key.get(), ca.leaf_key(), "www.example.com");
+    EXPECT_NE(verify_leaf(ca.cert(), other.get(), now, &err), 1);
+    EXPECT_EQ(err, "permitted subtree violation");
+    const auto lookalike = forge_leaf(ca.cert(), ca_key.get(), ca.leaf_key(), "uscourts.gov.example.com");
+    EXPECT_NE(verify_leaf(ca.cert(), lookalike.get(), now, &err), 1);
+    const auto ip4 = forge_leaf(ca.cert(), ca_key.get(), ca.leaf_key(), "127.0.0.1", true);
+    EXPECT_NE(verify_leaf(ca.cert(), ip4.get(), now, &err), 1);
+    EXPECT_EQ(err, "excluded subtree violation");
+    const auto ip6 = forge_leaf(ca.cert(), ca_key.get(), ca.leaf_key(), "::1", true);
+    EXPECT_NE(verify_leaf(ca.cert(), ip6.get(), now, &err), 1);
+    EXPECT_EQ(err, "excluded subtree violation");
+}
+
+TEST(Constraints, KeyOnDiskIsSealedAndOpensOnlyWithTheStoreKey) {
+    temp_dir dir;
+    const auto ca = create_ca(dir.path());
+    const std::string file = slurp(dir.path() / "ca" / "ca.key.sealed");
+    EXPECT_TRUE(file.starts_with(sealed_key_magic));
+    EXPECT_EQ(file.find("-----BEGIN"), std::string::npos) << "not PEM";
+    EXPECT_EQ(file.find("PRIVATE"), std::string::npos);
+    // Neither the PEM nor the DER of a P-256 key appears: its 32-byte scalar would, in clear.
+    {
+        std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(file.data(), static_cast<int>(file.size())),
+                                                      &BIO_free);
+        EXPECT_EQ(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr), nullptr);
+        ERR_clear_error();
+        const auto* p = reinterpret_cast<const unsigned char*>(file.data());
+        EXPECT_EQ(d2i_AutoPrivateKey(nullptr, &p, static_cast<long>(file.size())), nullptr);
+        ERR_clear_error();
+    }
+    const pkey_ptr key = unseal_ca_key(dir.path(), test_box());
+    ASSERT_TRUE(key);
+    EXPECT_EQ(X509_check_private_key(ca.cert(), key.get()), 1);
+    EXPECT_FALSE(unseal_ca_key(dir.path(), other_box())) << "another store key must not open it";
+
+    const std::string msg =
+        message_of([&] { (void)local_ca::open_or_create(dir.path(), other_box(), court_names()); });
+    EXPECT_NE(msg.find("cannot be opened with the store key"), std::string::npos) << msg;
+}
+
+TEST(Constraints, NewCaNeedsValidNames) {
+    temp_dir dir;
+    EXPECT_THROW((void)local_ca::open_or_create(dir.path(), test_box(), {}), std::invalid_argument);
+    EXPECT_THROW((void)local_ca::open_or_create(dir.path(), test_box(), {"127.0.0.1"}), std::invalid_argument);
+    EXPECT_THROW((void)local_ca::open_or_create(dir.path(), test_box(), {"a,DNS:*"}), std::invalid_argument);
+    EXPECT_FALSE(fs::exists(dir.path() / "ca" / "ca.key.sealed")) << "a refused list leaves nothing behind";
+}
+
+// ---------------------------------------------------------------------------- old CA, rotate
+
+TEST(Rotate, OldPlainCaStillOpensButSaysSo) {
+    temp_dir dir;
+    make_old_ca(dir.path());
+    const auto ca = create_ca(dir.path());
+    EXPECT_FALSE(ca.constrained());
+    EXPECT_FALSE(ca.key_sealed());
+    EXPECT_TRUE(ca.plain_key_present());
+    EXPECT_FALSE(fs::exists(dir.path() / "ca" / "ca.key.sealed")) << "opening never migrates on its own";
+    // It keeps working for court hosts (the proxy must not break), never for IPs.
+    const auto leaf = ca.mint("ecf.azb.uscourts.gov");
+    EXPECT_EQ(verify_leaf(ca.cert(), leaf.get(), system_clock::now()), 1);
+    EXPECT_THROW((void)ca.mint("127.0.0.1"), std::invalid_argument);
+}
+
+TEST(Rotate, ReplacesAnOldPlainCaWithAConstrainedSealedOne) {
+    temp_dir dir;
+    make_old_ca(dir.path());
+    const fs::path ca_dir = dir.path() / "ca";
+    const std::string old_pem = slurp(ca_dir / "ca.pem");
+
+    const auto r = local_ca::rotate(dir.path(), test_box(), court_names());
+    EXPECT_EQ(r.cert, ca_dir / "ca.pem");
+    EXPECT_TRUE(r.had_old_ca);
+    EXPECT_FALSE(r.old_was_constrained);
+    EXPECT_TRUE(r.removed_plain_key);
+    ASSERT_TRUE(r.old_cert);
+    EXPECT_EQ(*r.old_cert, ca_dir / "ca.pem.old");
+    EXPECT_EQ(slurp(ca_dir / "ca.pem.old"), old_pem);
+    EXPECT_EQ(r.permitted, (std::vector<std::string>{"uscourts.gov", "ca9-showdoc.azurewebsites.us"}));
+    EXPECT_FALSE(fs::exists(ca_dir / "ca.key")) << "the plain key is gone";
+    EXPECT_FALSE(fs::exists(ca_dir / "ca.key.sealed.new"));
+    EXPECT_FALSE(fs::exists(ca_dir / "ca.pem.new"));
+    EXPECT_EQ(mode_of(ca_dir / "ca.key.sealed"), 0600u);
+    EXPECT_EQ(mode_of(ca_dir / "ca.pem"), 0644u);
+    EXPECT_NE(slurp(ca_dir / "ca.pem"), old_pem);
+
+    const auto ca = create_ca(dir.path());
+    EXPECT_TRUE(ca.constrained());
+    EXPECT_TRUE(ca.key_sealed());
+    EXPECT_FALSE(ca.plain_key_present());
+
+    // Rotating a constrained CA again makes yet another one, for the names given now.
+    const auto again = local_ca::rotate(dir.path(), test_box(), ca_permitted_names({"acms.example.org"}));
+    EXPECT_TRUE(again.old_was_constrained);
+    EXPECT_FALSE(again.removed_plain_key);
+    const auto third = create_ca(dir.path());
+    EXPECT_TRUE(third.permits("acms.example.org"));
+    EXPECT_FALSE(third.permits("ca9-showdoc.azurewebsites.us"));
+    EXPECT_NE(X509_cmp(third.cert(), ca.cert()), 0);
+}
+
+TEST(Rotate, RepairsABrokenLayout) {
+    temp_dir dir;
+    (void)create_ca(dir.path());
+    fs::remove(dir.path() / "ca" / "ca.key.sealed"); // certificate without key: cannot open
+    EXPECT_THROW((void)create_ca(dir.path()), std::runtime_error);
+    (void)local_ca::rotate(dir.path(), test_box(), court_names());
+    EXPECT_TRUE(create_ca(dir.path()).constrained());
 }
 
 // ------------------------------------------------------------------------------- leaf_cache
@@ -385,15 +691,15 @@ TEST(LeafCache, RenewsWithinOneDayOfExpiry) {
 TEST(LeafCache, EvictsLeastRecentlyUsedPastCapacity) {
     temp_dir dir;
     leaf_cache cache(open_ca(dir.path()), {}, 2);
-    auto a = cache.server_context("a.example");
-    (void)cache.server_context("b.example");
-    EXPECT_EQ(cache.server_context("a.example"), a); // a is now the most recent
-    (void)cache.server_context("c.example");         // evicts b
+    auto a = cache.server_context("a.uscourts.gov");
+    (void)cache.server_context("b.uscourts.gov");
+    EXPECT_EQ(cache.server_context("a.uscourts.gov"), a); // a is now the most recent
+    (void)cache.server_context("c.uscourts.gov");         // evicts b
     EXPECT_EQ(cache.size(), 2u);
     EXPECT_EQ(cache.minted(), 3u);
-    EXPECT_EQ(cache.server_context("a.example"), a);
+    EXPECT_EQ(cache.server_context("a.uscourts.gov"), a);
     EXPECT_EQ(cache.minted(), 3u);
-    (void)cache.server_context("b.example");
+    (void)cache.server_context("b.uscourts.gov");
     EXPECT_EQ(cache.minted(), 4u);
 }
 

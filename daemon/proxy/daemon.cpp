@@ -1,0 +1,169 @@
+#include "proxy/daemon.hpp"
+
+#include <boost/json.hpp>
+
+#include <thread>
+
+#include "core/log.hpp"
+#include "proxy/listener.hpp"
+#include "proxy/worker.hpp"
+#include "status/notify.hpp"
+#include "status/report.hpp"
+#include "tls/ca_setup.hpp"
+#include "tls/contexts.hpp"
+
+namespace courtroute::proxy {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Opens the local CA for `snap` (creating it on first use; the state directory must exist).
+/// On a reload (`previous` given) a CA that cannot be opened leaves the previous one in force,
+/// and an unchanged CA keeps its leaf cache.
+void attach_ca(snapshot& snap, const snapshot* previous) {
+    try {
+        auto ca = tls::open_local_ca(snap.cfg, *snap.reg);
+        if (previous && X509_cmp(ca->cert(), previous->ca->cert()) == 0) {
+            snap.ca = previous->ca;
+            snap.leaves = previous->leaves;
+        } else {
+            if (previous) log::event("ca_reloaded", {{"ca", ca->cert_path().string()}});
+            snap.ca = std::move(ca);
+            snap.leaves = std::make_shared<tls::leaf_cache>(snap.ca);
+        }
+    } catch (const std::exception& e) {
+        if (!previous) throw;  // the daemon cannot start without its CA
+        log::event("ca_reload_failed", {{"error", e.what()}, {"outcome", "the CA loaded before stays in force"}});
+        snap.ca = previous->ca;
+        snap.leaves = previous->leaves;
+    }
+    tls::log_ca_problems(*snap.ca, *snap.reg);
+}
+
+/// Loads config and registry from `path`; nullptr (errors logged) when the config is unusable.
+/// On a reload (`previous` given) the local CA comes along (see attach_ca); the first load
+/// leaves it to the daemon, which opens the CA once the state directory exists.
+std::shared_ptr<const snapshot> load_snapshot(const std::filesystem::path& path, bool explicitly_named,
+                                              std::uint64_t generation, const snapshot* previous) {
+    auto loaded = load_settings(path, explicitly_named);
+    if (!loaded.errors.empty()) {
+        for (auto& e : loaded.errors) log::event("config_error", {{"where", e.to_string()}});
+        return nullptr;
+    }
+    auto snap = std::make_shared<snapshot>();
+    snap->cfg = std::move(loaded.value);
+    snap->reg = registry::load(snap->cfg.registry_dirs);
+    for (auto& e : snap->reg->errors()) log::event("registry_error", {{"where", e.to_string()}});
+    try {
+        snap->upstream_tls = tls::make_upstream_context(snap->cfg.upstream_ca_file);
+    } catch (const std::exception& e) {
+        log::event("config_error", {{"where", path.string()}, {"error", e.what()}});
+        return nullptr;
+    }
+    snap->generation = generation;
+    if (previous) attach_ca(*snap, previous);
+    return snap;
+}
+
+} // namespace
+
+daemon::daemon(std::filesystem::path path, bool explicitly_named, std::shared_ptr<const snapshot> first)
+    : config_path(std::move(path)), config_explicit(explicitly_named), config(first) {
+    generations = first->generation;
+    const auto& cfg = first->cfg;
+    db = store::open_state(cfg.state_dir, cfg.effective_key_file());  // creates the state directory
+    auto complete = std::make_shared<snapshot>(*first);
+    attach_ca(*complete, nullptr);
+    config.publish(complete);
+    users = std::make_unique<user_directory>(*db, cfg.database_file());
+    unsigned threads = cfg.listen_threads ? cfg.listen_threads : std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < threads; ++i) workers.push_back(std::make_unique<worker>(*this, i));
+    front = std::make_unique<listener>(*this);
+    // A commit by the CLI can replace or remove credentials: their sessions end, upstream too.
+    users->on_store_change = [this] {
+        auto& w = *workers.front();
+        net::post(w.io, [this, &w] { logins.drop_replaced(w); });
+    };
+}
+
+daemon::~daemon() = default;
+
+std::shared_ptr<const snapshot> daemon::load() const {
+    auto previous = config.current();
+    return load_snapshot(config_path, config_explicit, const_cast<daemon*>(this)->generations.fetch_add(1) + 1,
+                         previous.get());
+}
+
+int daemon::run() {
+    front->open();
+    front->start();
+    auto& first = *workers.front();
+    // Housekeeping on worker 0: a slow backstop for noticing CLI commits, and session pruning.
+    net::co_spawn(
+        first.io,
+        [this]() -> net::awaitable<void> {
+            net::steady_timer t(co_await net::this_coro::executor);
+            for (int tick = 0; !stopping; ++tick) {
+                t.expires_after(1s);
+                co_await t.async_wait(use_tuple);
+                users->check_store();
+                if (tick % 60 == 0) logins.prune();
+            }
+        },
+        log_failure("housekeeping"));
+    auto snap = config.current();
+    log::event("listening", {{"address", snap->cfg.listen_proxy.to_string()},
+                             {"courts", std::to_string(snap->reg->courts().size())},
+                             {"threads", std::to_string(workers.size())},
+                             {"ca", snap->ca->cert_path().string()}});
+    notify::ready(summary_line());
+    for (std::size_t i = 1; i < workers.size(); ++i) workers[i]->start_thread();
+    first.run();  // worker 0 runs on this thread
+    for (std::size_t i = 1; i < workers.size(); ++i) workers[i]->join();
+    log::event("stopped");
+    return 0;
+}
+
+std::string daemon::status_json() {
+    auto snap = config.current();
+    report_input in;
+    in.reg = snap->reg.get();
+    in.users = users->all();
+    in.today = today();
+    in.now_unix = unix_now();
+    in.uptime_s = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count();
+    // The default client code's session is the one status reports.
+    auto now = std::chrono::steady_clock::now();
+    for (auto& u : in.users) {
+        if (!u.pacer) continue;
+        auto info = logins.find(auth::session_key::pacer(u.user, u.pacer->revision, u.pacer->client_code));
+        if (info && info->state == auth::session_state::live && info->expires)
+            u.runtime.pacer_expires_at =
+                in.now_unix + std::chrono::duration_cast<std::chrono::seconds>(*info->expires - now).count();
+    }
+    return boost::json::serialize(status_report(in)) + "\n";
+}
+
+std::string daemon::summary_line() {
+    auto snap = config.current();
+    auto all = users->all();
+    auto warnings = compute_warnings(*snap->reg, all, today(), unix_now());
+    return std::to_string(snap->reg->courts().size()) + " courts, " + std::to_string(all.size()) + " users, " +
+           std::to_string(warnings.size()) + " warnings";
+}
+
+int run_daemon(const std::filesystem::path& config, bool explicitly_named) {
+    std::unique_ptr<daemon> d;
+    try {
+        auto first = load_snapshot(config, explicitly_named, 1, nullptr);
+        if (!first) return 1;
+        d = std::make_unique<daemon>(config, explicitly_named, first);
+        return d->run();
+    } catch (const std::exception& e) {
+        log::event("start_failed", {{"error", e.what()}});
+        return 1;
+    }
+}
+
+} // namespace courtroute::proxy

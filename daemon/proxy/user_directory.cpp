@@ -1,0 +1,175 @@
+#include "proxy/user_directory.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/crypto.hpp"
+
+namespace courtroute::proxy {
+
+user_directory::user_directory(store& db, std::filesystem::path db_file)
+    : db_(db), wal_path_(db_file.string() + "-wal"), data_version_(db.data_version()) {
+    // While the daemon's connection is open SQLite keeps this file (a closing connection deletes
+    // it only when it is the last one), so one descriptor serves for the daemon's life.
+    wal_fd_ = ::open(wal_path_.c_str(), O_RDONLY | O_CLOEXEC);
+}
+
+user_directory::~user_directory() {
+    if (wal_fd_ >= 0) ::close(wal_fd_);
+}
+
+// ---------------------------------------------------------------------------------------------
+// view
+
+user_directory::view::view(user_directory& dir) : dir_(dir) {}
+
+void user_directory::view::refresh() {
+    // Every commit appends to (or rewrites) the write-ahead log: a changed size or time is the
+    // cheap sign that the store may have changed; data_version then says whether it did.
+    struct stat st {};
+    file_signature now;
+    int rc = dir_.wal_fd_ >= 0 ? ::fstat(dir_.wal_fd_, &st) : ::stat(dir_.wal_path_.c_str(), &st);
+    if (rc == 0)
+        now = {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
+               st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec,
+               st.st_ctim.tv_sec * 1'000'000'000LL + st.st_ctim.tv_nsec};
+    if (now != wal_) {
+        wal_ = now;
+        dir_.check_store();
+    }
+    if (auto e = dir_.epoch(); e != epoch_) {
+        epoch_ = e;
+        facts_.clear();
+        tokens_.clear();
+    }
+}
+
+std::optional<std::string> user_directory::view::user_for_token(std::string_view token) {
+    auto key = sha256(token);
+    if (auto hit = tokens_.find(key); hit != tokens_.end()) return hit->second;
+    std::optional<std::string> user;
+    {
+        std::lock_guard lock(dir_.mutex_);
+        user = dir_.db_.user_for_token(token);
+    }
+    // Only hits are kept (wrong tokens must not grow memory); the map dies with any change.
+    if (user && tokens_.size() < 4096) tokens_.emplace(std::move(key), *user);
+    return user;
+}
+
+const user_directory::facts_ptr& user_directory::view::facts(const std::string& user) {
+    if (auto hit = facts_.find(user); hit != facts_.end()) return hit->second;
+    facts_ptr f;
+    {
+        std::lock_guard lock(dir_.mutex_);
+        f = dir_.load(user);
+    }
+    return facts_.emplace(user, std::move(f)).first->second;
+}
+
+// ---------------------------------------------------------------------------------------------
+// directory
+
+user_directory::facts_ptr user_directory::load(const std::string& user) {
+    if (auto hit = cache_.find(user); hit != cache_.end()) return hit->second;
+    auto f = std::make_shared<user_facts>(load_user_facts(db_, user));
+    if (auto rt = runtime_.find(user); rt != runtime_.end()) f->runtime = rt->second;
+    facts_ptr out = std::move(f);
+    cache_.emplace(user, out);
+    return out;
+}
+
+void user_directory::changed(const std::string& user) {
+    if (auto hit = cache_.find(user); hit != cache_.end()) {
+        auto f = std::make_shared<user_facts>(*hit->second);
+        f->runtime = runtime_[user];
+        hit->second = std::move(f);
+    }
+    epoch_.fetch_add(1, std::memory_order_release);
+}
+
+void user_directory::check_store() {
+    {
+        std::lock_guard lock(mutex_);
+        auto v = db_.data_version();
+        if (v == data_version_) return;
+        data_version_ = v;
+        cache_.clear();
+        epoch_.fetch_add(1, std::memory_order_release);
+    }
+    if (on_store_change) on_store_change();
+}
+
+template <class F>
+void user_directory::update_runtime(const std::string& user, F&& change) {
+    std::lock_guard lock(mutex_);
+    if (change(runtime_[user])) changed(user);
+}
+
+void user_directory::note_court_used(const std::string& user, const std::string& court) {
+    update_runtime(user, [&](runtime_facts& rt) { return rt.courts_used.insert(court).second; });
+}
+
+void user_directory::note_session_rejected(const std::string& user, const std::string& court, bool rejected) {
+    update_runtime(user, [&](runtime_facts& rt) {
+        return rejected ? rt.session_rejected.insert(court).second : rt.session_rejected.erase(court) > 0;
+    });
+}
+
+void user_directory::note_link_mismatch(const std::string& user, const std::string& court, bool mismatch) {
+    update_runtime(user, [&](runtime_facts& rt) {
+        return mismatch ? rt.link_mismatch.insert(court).second : rt.link_mismatch.erase(court) > 0;
+    });
+}
+
+void user_directory::note_pacer_notice(const std::string& user, const std::string& notice) {
+    update_runtime(user, [&](runtime_facts& rt) {
+        if (rt.pacer_notice == notice) return false;
+        rt.pacer_notice = notice;
+        return true;
+    });
+}
+
+std::optional<pacer_login> user_directory::open_pacer(const std::string& user, std::int64_t revision) {
+    std::lock_guard lock(mutex_);
+    auto p = db_.pacer(user, secrets::opened);
+    if (!p || p->revision != revision) return std::nullopt;
+    return p;
+}
+
+std::optional<ecf_login> user_directory::open_ecf(const std::string& user, const std::string& court,
+                                                  std::int64_t revision) {
+    std::lock_guard lock(mutex_);
+    auto e = db_.ecf(user, court, secrets::opened);
+    if (!e || e->revision != revision) return std::nullopt;
+    return e;
+}
+
+void user_directory::mark(const auth::credential_id& c, credential_state state, const std::string& detail) {
+    std::lock_guard lock(mutex_);
+    if (c.kind == auth::session_kind::pacer) db_.mark_pacer(c.user, c.revision, state, detail);
+    else db_.mark_ecf(c.user, c.court, c.revision, state, detail);
+    // Our own commit does not change data_version for our connection: drop the user's entry here.
+    cache_.erase(c.user);
+    epoch_.fetch_add(1, std::memory_order_release);
+}
+
+bool user_directory::current(const auth::credential_id& c) {
+    std::lock_guard lock(mutex_);
+    if (c.kind == auth::session_kind::pacer) {
+        auto p = db_.pacer(c.user, secrets::sealed);
+        return p && p->revision == c.revision;
+    }
+    auto e = db_.ecf(c.user, c.court, secrets::sealed);
+    return e && e->revision == c.revision;
+}
+
+std::vector<user_facts> user_directory::all() {
+    std::lock_guard lock(mutex_);
+    std::vector<user_facts> out;
+    for (const auto& u : db_.users()) out.push_back(*load(u.name));
+    return out;
+}
+
+} // namespace courtroute::proxy

@@ -1,0 +1,111 @@
+#pragma once
+/// user_directory: who the local users are (token lookups) and what the daemon knows of each
+/// (stored facts, never a secret, plus what it learned at run time). Shared by every worker;
+/// each worker reads through its own `view`, which takes no lock until something changed.
+/// Secrets are opened only when a login needs them.
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "auth/session_key.hpp"
+#include "policy/policy.hpp"
+#include "store/store.hpp"
+
+namespace courtroute::proxy {
+
+class user_directory {
+public:
+    /// A user's facts as of one moment: immutable, shared by every worker that read them.
+    using facts_ptr = std::shared_ptr<const user_facts>;
+
+    /// Reads `db` (the daemon's connection), whose file is `db_file`.
+    user_directory(store& db, std::filesystem::path db_file);
+    ~user_directory();
+    user_directory(const user_directory&) = delete;
+    user_directory& operator=(const user_directory&) = delete;
+
+    /// One worker's lock-free front. Only that worker's thread uses it.
+    class view {
+    public:
+        /// A view of `dir`.
+        explicit view(user_directory& dir);
+        /// Call once per request: notices a commit by another process (the CLI) with one stat of
+        /// the store's write-ahead log, and drops this view's caches after any change.
+        void refresh();
+        /// The user whose token this is, or nullopt. Tokens are looked up by their hash.
+        std::optional<std::string> user_for_token(std::string_view token);
+        /// The user's facts (empty facts for a user the store does not know).
+        const facts_ptr& facts(const std::string& user);
+
+    private:
+        struct file_signature {
+            std::uint64_t inode = 0, size = 0;
+            std::int64_t mtime_ns = 0, ctime_ns = 0;
+            bool operator==(const file_signature&) const = default;
+        };
+        user_directory& dir_;
+        std::uint64_t epoch_ = 0;
+        file_signature wal_;
+        std::unordered_map<std::string, facts_ptr> facts_;
+        std::unordered_map<std::string, std::string> tokens_; ///< sha256(token) -> user; never the token
+    };
+
+    /// Checks whether another process committed to the store (SQLite's data_version); if so,
+    /// drops every cache and calls `on_store_change`. Any thread; also run by a slow timer.
+    void check_store();
+    /// Called after a commit by another process was noticed (outside the lock): the login
+    /// service drops sessions whose credential was replaced or removed.
+    std::function<void()> on_store_change;
+
+    // --- run-time facts (any thread; a change bumps the epoch so views re-read) ---
+    /// The user sent traffic to `court`.
+    void note_court_used(const std::string& user, const std::string& court);
+    /// `court` refused a fresh session (true) or served a page again (false).
+    void note_session_rejected(const std::string& user, const std::string& court, bool rejected);
+    /// `court`'s menus contradict (true) or match (false) the recorded link.
+    void note_link_mismatch(const std::string& user, const std::string& court, bool mismatch);
+    /// PACER's notice on the user's last successful login (may be empty).
+    void note_pacer_notice(const std::string& user, const std::string& notice);
+
+    // --- secrets and marks (logins only) ---
+    /// The user's PACER login with its secrets opened, if it is still at `revision`.
+    std::optional<pacer_login> open_pacer(const std::string& user, std::int64_t revision);
+    /// The user's CM/ECF login at `court` with its password opened, if it is still at `revision`.
+    std::optional<ecf_login> open_ecf(const std::string& user, const std::string& court, std::int64_t revision);
+    /// Records a refused login on the credential (only if it is still at that revision).
+    void mark(const auth::credential_id& credential, credential_state state, const std::string& detail);
+    /// True when the credential is still stored at that revision.
+    bool current(const auth::credential_id& credential);
+
+    // --- status ---
+    /// Every user's facts, fresh from the store plus run-time facts.
+    std::vector<user_facts> all();
+    /// Bumped by every change a view must see.
+    [[nodiscard]] std::uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
+
+private:
+    facts_ptr load(const std::string& user);   // requires mutex_
+    void changed(const std::string& user);     // requires mutex_: rebuild one user's entry
+    template <class F>
+    void update_runtime(const std::string& user, F&& change);
+
+    std::mutex mutex_;
+    store& db_;
+    std::string wal_path_;
+    int wal_fd_ = -1;  ///< the write-ahead log, held open: fstat is a third of stat's cost
+    std::int64_t data_version_ = -1;
+    std::map<std::string, runtime_facts, std::less<>> runtime_;
+    std::map<std::string, facts_ptr, std::less<>> cache_;
+    std::atomic<std::uint64_t> epoch_{1};
+};
+
+} // namespace courtroute::proxy

@@ -1,0 +1,100 @@
+#include "routing/answer.hpp"
+
+#include <array>
+
+#include "auth/cookies.hpp"
+#include "auth/detect.hpp"
+#include "core/text.hpp"
+#include "core/url.hpp"
+
+namespace courtroute::routing {
+namespace {
+
+constexpr std::array<std::string_view, 8> hop_by_hop{"connection", "keep-alive", "proxy-connection",
+                                                     "proxy-authenticate", "proxy-authorization", "te",
+                                                     "trailer", "upgrade"};
+
+std::optional<std::string> rewrite_location(std::string_view location, const court& c, const registry& reg) {
+    if (location.empty()) return std::nullopt;
+    if (auto u = parse_url(location)) {
+        if (const court* to = reg.find_host(u->host); to && u->scheme == "https" && u->port == 443)
+            return "/court/" + to->id + u->target;
+        return std::nullopt;
+    }
+    if (location.front() == '/' && !location.starts_with("//")) return "/court/" + c.id + std::string(location);
+    return std::nullopt;
+}
+
+} // namespace
+
+answer_decision shape_answer(const answer_head& a, const answer_context& ctx) {
+    answer_decision d;
+    const auto& plan = ctx.plan;
+    const court& c = ctx.target;
+    d.route_name = to_string(plan.via);
+    d.outcome = "ok";
+    d.logged_out = auth::looks_logged_out(static_cast<int>(a.status), a.location, a.content_type, a.body);
+    if (d.logged_out) {
+        if (!ctx.fresh_session && !ctx.repeated) {
+            d.drop_session = true;
+            d.relogin_and_repeat = plan.repeat_after_relogin;
+            d.outcome = "session_expired";
+        } else {
+            // A fresh session and still "not logged in": do not loop, say so.
+            d.session_rejected = true;
+            d.outcome = "session_rejected";
+        }
+    } else {
+        d.session_rejected = false;
+        if (plan.via == route::pacer && a.body_complete && !a.body.empty() && ctx.user.pacer) {
+            bool linked = ctx.user.links.contains(c.id);
+            switch (auth::classify_menus(to_string(c.type), a.body)) {
+            case auth::menu_state::filing: d.link_mismatch = !linked && !ctx.user.pacer->shared; break;
+            case auth::menu_state::limited: d.link_mismatch = linked; break;
+            case auth::menu_state::unknown: break;
+            }
+        }
+    }
+    if (d.relogin_and_repeat) return d;  // this answer is discarded
+
+    // Warnings as of now: recompute only when this answer changed a fact they depend on.
+    const auto& rt = ctx.user.runtime;
+    bool rejected_changes = d.session_rejected && *d.session_rejected != rt.session_rejected.contains(c.id);
+    bool mismatch_changes = d.link_mismatch && *d.link_mismatch != rt.link_mismatch.contains(c.id);
+    const std::vector<warning>* ws = &plan.warnings;
+    std::vector<warning> recomputed;
+    if (rejected_changes || mismatch_changes) {
+        user_facts now = ctx.user;
+        if (d.session_rejected) {
+            if (*d.session_rejected) now.runtime.session_rejected.insert(c.id);
+            else now.runtime.session_rejected.erase(c.id);
+        }
+        if (d.link_mismatch) {
+            if (*d.link_mismatch) now.runtime.link_mismatch.insert(c.id);
+            else now.runtime.link_mismatch.erase(c.id);
+        }
+        recomputed = decide(c, now, ctx.today, ctx.unlinked, ctx.now_unix).warnings;
+        ws = &recomputed;
+    }
+    d.warnings.reserve(ws->size());
+    for (const auto& w : *ws)
+        if (auto v = w.header_value(); !has_ctl_breaks(v)) d.warnings.push_back(std::move(v));
+    if (ctx.path_mode) d.location = rewrite_location(trim(a.location), c, ctx.reg);
+    return d;
+}
+
+bool is_stripped_answer_header(std::string_view name, std::string_view connection) {
+    for (auto h : hop_by_hop)
+        if (iequals(name, h)) return true;
+    for (std::string_view rest = connection; !rest.empty();) {
+        auto comma = rest.find(',');
+        auto token = trim(rest.substr(0, comma));
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        if (!token.empty() && iequals(token, name) && !iequals(token, "close")) return true;
+    }
+    return false;
+}
+
+bool strip_set_cookie(std::string_view value) { return auth::is_managed_set_cookie(value); }
+
+} // namespace courtroute::routing
