@@ -30,6 +30,32 @@ bool is_cookie_value(std::string_view value) noexcept {
     return true;
 }
 
+namespace {
+
+/// `s` without leading and trailing bytes <= 0x20 or 0x7f: what lenient cookie parsers strip
+/// (Perl's \s, for one, includes \v and \f).
+std::string_view strip_lenient(std::string_view s) {
+    auto junk = [](char ch) { return static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f; };
+    while (!s.empty() && junk(s.front())) s.remove_prefix(1);
+    while (!s.empty() && junk(s.back())) s.remove_suffix(1);
+    return s;
+}
+
+/// True when a lenient server could read a managed cookie in `pair`: CGI.pm and other old
+/// parsers split cookies on ',' as well as ';' and trim any whitespace, so
+/// `a=1, NextGenCSO=x` or `\vNextGenCSO=x` would reach the court as a client-chosen session.
+bool names_managed_cookie(std::string_view pair) {
+    while (true) {
+        auto comma = pair.find(',');
+        auto part = pair.substr(0, comma);
+        if (is_managed_cookie_name(strip_lenient(part.substr(0, part.find('='))))) return true;
+        if (comma == std::string_view::npos) return false;
+        pair.remove_prefix(comma + 1);
+    }
+}
+
+} // namespace
+
 std::string scrub_cookie_header(std::string_view cookie_header) {
     std::string out;
     while (!cookie_header.empty()) {
@@ -37,10 +63,9 @@ std::string scrub_cookie_header(std::string_view cookie_header) {
         auto piece = trim(cookie_header.substr(0, semi));
         cookie_header = semi == std::string_view::npos ? std::string_view{} : cookie_header.substr(semi + 1);
         if (piece.empty()) continue;
-        auto eq = piece.find('=');
-        auto name = trim(piece.substr(0, eq));
-        // A nameless piece ("=x" or "x") is kept unless its whole text is a managed name.
-        if (is_managed_cookie_name(name)) continue;
+        // A nameless piece ("=x" or "x") is kept unless its whole text is a managed name; a
+        // piece holding CR, LF or NUL could never be sent in a header, so it goes too.
+        if (names_managed_cookie(piece) || has_ctl_breaks(piece)) continue;
         if (!out.empty()) out += "; ";
         out += piece;
     }
@@ -49,6 +74,7 @@ std::string scrub_cookie_header(std::string_view cookie_header) {
 
 std::optional<std::string> inject_cookies(std::string_view scrubbed,
                                           const std::vector<std::pair<std::string, std::string>>& add) {
+    if (has_ctl_breaks(scrubbed)) return std::nullopt;
     for (const auto& [name, value] : add)
         if (!is_cookie_name(name) || !is_cookie_value(value)) return std::nullopt;
     std::string out(trim(scrubbed));
@@ -62,9 +88,7 @@ std::optional<std::string> inject_cookies(std::string_view scrubbed,
 }
 
 bool is_managed_set_cookie(std::string_view set_cookie_value) noexcept {
-    auto first = set_cookie_value.substr(0, set_cookie_value.find(';'));
-    auto name = trim(first.substr(0, first.find('=')));
-    return is_managed_cookie_name(name);
+    return names_managed_cookie(set_cookie_value.substr(0, set_cookie_value.find(';')));
 }
 
 } // namespace courtroute::auth

@@ -2,20 +2,20 @@
 
 #include "core/text.hpp"
 
+#include <algorithm>
+#include <utility>
+#include <vector>
 
 namespace courtroute::auth {
 namespace {
 
 constexpr std::size_t npos = std::string_view::npos;
 
-/// Case-insensitive find from `from`.
-std::size_t ifind(std::string_view hay, std::string_view needle, std::size_t from = 0) {
-    if (needle.empty()) return from <= hay.size() ? from : npos;
-    if (needle.size() > hay.size()) return npos;
-    for (std::size_t i = from; i + needle.size() <= hay.size(); ++i)
-        if (iequals(hay.substr(i, needle.size()), needle)) return i;
-    return npos;
-}
+// Every body scan below runs on one ASCII-lower-cased copy of the body (so a plain `find`
+// is a case-insensitive search), moves forward only, and never rescans text it has judged:
+// a court's answer is untrusted and up to 4 MiB, and the proxy judges it on its io thread.
+// A naive case-insensitive search restarted from each hit made hostile pages quadratic
+// (hours of CPU for 4 MiB of `<script ` or `<form action=login.pl `).
 
 bool ends_with_i(std::string_view s, std::string_view suffix) {
     return s.size() >= suffix.size() && iequals(s.substr(s.size() - suffix.size()), suffix);
@@ -23,24 +23,26 @@ bool ends_with_i(std::string_view s, std::string_view suffix) {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f'; }
 
-/// Returns the text of the tag starting at `lt` (up to and including '>', or the rest).
-std::string_view tag_at(std::string_view body, std::size_t lt) {
-    auto gt = body.find('>', lt);
-    return body.substr(lt, gt == npos ? npos : gt - lt + 1);
+/// The tag starting at `lt` up to and including its first '>', or the rest of `text` when no
+/// '>' follows (an unclosed tag runs to the end, so nothing after it is a tag of its own).
+std::string_view tag_at(std::string_view text, std::size_t lt) {
+    auto gt = text.find('>', lt);
+    return text.substr(lt, gt == npos ? npos : gt - lt + 1);
 }
 
-/// True when `tag` starts with `<name` followed by a space, '/' or '>'.
+/// True when `tag` (lower-case) starts with `<name` followed by a space, '/' or '>'.
 bool tag_is(std::string_view tag, std::string_view name) {
     if (tag.size() < name.size() + 2 || tag[0] != '<') return false;
-    if (!iequals(tag.substr(1, name.size()), name)) return false;
+    if (tag.substr(1, name.size()) != name) return false;
     char next = tag[name.size() + 1];
     return is_space(next) || next == '>' || next == '/';
 }
 
-/// The value of attribute `name` in a tag (quoted or bare); nullopt if absent.
+/// The value of attribute `name` in a lower-case tag (quoted or bare); nullopt if absent.
+/// One forward pass over the tag.
 std::optional<std::string_view> attribute(std::string_view tag, std::string_view name) {
     std::size_t pos = 0;
-    while ((pos = ifind(tag, name, pos)) != npos) {
+    while ((pos = tag.find(name, pos)) != npos) {
         bool starts_word = pos > 0 && (is_space(tag[pos - 1]) || tag[pos - 1] == '"' || tag[pos - 1] == '\'');
         std::size_t i = pos + name.size();
         while (i < tag.size() && is_space(tag[i])) ++i;
@@ -62,105 +64,205 @@ std::optional<std::string_view> attribute(std::string_view tag, std::string_view
     return std::nullopt;
 }
 
-bool has_logout_link(std::string_view body) { return ifind(body, "login.pl?logout") != npos; }
+bool has_logout_link(std::string_view lower) { return lower.find("login.pl?logout") != npos; }
 
-/// Does `text` contain a csologin/login.jsf URL whose host is a sign-on host?
-/// `\/` (JSON/JS-escaped slash) is read as '/'.
-bool has_login_jsf_url(std::string_view text) {
-    std::string unescaped;
-    if (text.find("\\/") != npos) {
-        unescaped.reserve(text.size());
-        for (std::size_t i = 0; i < text.size(); ++i) {
-            if (text[i] == '\\' && i + 1 < text.size() && text[i + 1] == '/') continue;
-            unescaped += text[i];
-        }
-        text = unescaped;
-    }
-    constexpr std::string_view marker = "csologin/login.jsf";
-    for (std::size_t pos = ifind(text, marker); pos != npos; pos = ifind(text, marker, pos + 1)) {
-        // Walk back over URL characters to the URL's start; the stop set includes '=' so that
-        // `url=https://...` (meta refresh) and `?x=https://...` start at the inner URL.
-        std::size_t start = pos;
+/// Where the `csologin/login.jsf` URLs of a lower-case body are, found in one pass.
+///
+/// A marker's URL starts where a walk back from the marker over URL characters stops (space
+/// or one of `"'`()<>=;,`: so `url=https://...` in a meta refresh and `?x=https://...` start at
+/// the inner URL); `\/` (a JSON/JS-escaped slash) is read as '/', so `csologin\/login.jsf` is a
+/// marker too. A marker is "good" when its URL's host is a sign-on host. Every context the
+/// detector asks about (a `<script>` block, a `<meta>` tag, a quoted `location` value) begins
+/// at or right after a stop character, so a walk back never leaves the context and one global
+/// pass answers for all of them.
+class jsf_markers {
+public:
+    explicit jsf_markers(std::string_view lower) {
         constexpr std::string_view stops = "\"'`()<>=;,";
-        while (start > 0 && !is_space(text[start - 1]) && stops.find(text[start - 1]) == npos) --start;
-        auto host = url_host(text.substr(start, pos - start + marker.size()));
-        if (host && is_login_host(*host)) return true;
+        std::size_t prev_pos = 0, prev_start = 0;
+        bool have_prev = false, prev_good = false;
+        for (auto p = lower.find("csologin"); p != npos; p = lower.find("csologin", p + 1)) {
+            auto rest = lower.substr(p + 8);
+            std::size_t end;
+            bool escaped = false;
+            if (rest.starts_with("/login.jsf")) end = p + 18;
+            else if (rest.starts_with("\\/login.jsf")) end = p + 19, escaped = true;
+            else continue;
+            // Walk back, but not past the previous marker: if the walk reaches it without a
+            // stop, this URL starts where that one did and has the same host (the host ends
+            // at the first '/', which the earlier marker already holds).
+            std::size_t floor = have_prev ? prev_pos : 0;
+            std::size_t start = p;
+            while (start > floor && !is_space(lower[start - 1]) && stops.find(lower[start - 1]) == npos) --start;
+            bool good;
+            if (have_prev && start == floor) {
+                start = prev_start;
+                good = prev_good;
+            } else {
+                std::string_view url = lower.substr(start, end - start);
+                std::string unescaped;
+                if (url.find("\\/") != npos) {
+                    unescaped.reserve(url.size());
+                    for (std::size_t i = 0; i < url.size(); ++i)
+                        if (!(url[i] == '\\' && i + 1 < url.size() && url[i + 1] == '/')) unescaped += url[i];
+                    url = unescaped;
+                }
+                auto host = url_host(url);
+                good = host && is_login_host(*host);
+            }
+            if (!escaped) plain_.push_back({p, end});
+            if (good) good_.push_back({p, end});
+            have_prev = true;
+            prev_pos = p;
+            prev_start = start;
+            prev_good = good;
+        }
     }
-    return false;
-}
 
-bool script_sends_to_login(std::string_view body) {
-    // <script> blocks.
-    for (std::size_t lt = ifind(body, "<script"); lt != npos; lt = ifind(body, "<script", lt + 1)) {
-        auto end = ifind(body, "</script", lt);
-        if (has_login_jsf_url(body.substr(lt, end == npos ? npos : end - lt))) return true;
+    /// A marker on a sign-on host lies wholly inside [from, to).
+    bool good_within(std::size_t from, std::size_t to) const { return within(good_, from, to); }
+    /// An unescaped `csologin/login.jsf` (any host) lies wholly inside [from, to).
+    bool plain_within(std::size_t from, std::size_t to) const { return within(plain_, from, to); }
+
+private:
+    using span = std::pair<std::size_t, std::size_t>;
+    static bool within(const std::vector<span>& spans, std::size_t from, std::size_t to) {
+        // Markers never overlap, so ends ascend with starts: the first at or after `from` decides.
+        auto it = std::lower_bound(spans.begin(), spans.end(), span{from, 0});
+        return it != spans.end() && it->second <= to;
+    }
+    std::vector<span> plain_, good_;
+};
+
+/// Finds `needle` from positions that never decrease, remembering the last hit so that many
+/// searches from nearby starts scan the text once.
+class forward_find {
+public:
+    forward_find(std::string_view text, char needle) : text_(text), needle_(needle) {}
+    std::size_t from(std::size_t pos) {
+        if (!searched_ || (hit_ != npos && hit_ < pos)) {
+            hit_ = text_.find(needle_, pos);
+            searched_ = true;
+        }
+        return hit_;
+    }
+
+private:
+    std::string_view text_;
+    char needle_;
+    std::size_t hit_ = npos;
+    bool searched_ = false;
+};
+
+bool script_sends_to_login(std::string_view lower, const jsf_markers& jsf) {
+    // <script> blocks. A block ends at the first `</script`, so a `<script` inside it is text:
+    // the next search starts after the block.
+    for (std::size_t lt = lower.find("<script"); lt != npos;) {
+        auto end = lower.find("</script", lt);
+        if (jsf.good_within(lt, end == npos ? lower.size() : end)) return true;
+        if (end == npos) break;
+        lt = lower.find("<script", end);
     }
     // <meta http-equiv="refresh" content="0; url=...">
-    for (std::size_t lt = ifind(body, "<meta"); lt != npos; lt = ifind(body, "<meta", lt + 1)) {
-        auto tag = tag_at(body, lt);
+    for (std::size_t lt = lower.find("<meta"); lt != npos;) {
+        auto tag = tag_at(lower, lt);
         auto equiv = attribute(tag, "http-equiv");
-        if (equiv && iequals(trim(*equiv), "refresh") && has_login_jsf_url(tag)) return true;
+        if (equiv && trim(*equiv) == "refresh" && jsf.good_within(lt, lt + tag.size())) return true;
+        if (lt + tag.size() >= lower.size()) break;
+        lt = lower.find("<meta", lt + tag.size());
     }
     // `location = '...'`, `location.href=...`, `location.replace('...')` outside a script block
     // (e.g. <body onload=...>): the quoted URL must be the assigned value itself.
-    for (std::size_t pos = ifind(body, "location"); pos != npos; pos = ifind(body, "location", pos + 1)) {
-        auto rest = body.substr(pos + 8);
+    forward_find closing[] = {{lower, '"'}, {lower, '\''}, {lower, '`'}};
+    for (std::size_t pos = lower.find("location"); pos != npos; pos = lower.find("location", pos + 1)) {
+        auto i = pos + 8;
         for (std::string_view member : {".href", ".replace", ".assign"})
-            if (rest.size() >= member.size() && iequals(rest.substr(0, member.size()), member)) {
-                rest.remove_prefix(member.size());
+            if (lower.substr(i).starts_with(member)) {
+                i += member.size();
                 break;
             }
-        std::size_t i = 0;
-        while (i < rest.size() && is_space(rest[i])) ++i;
-        if (i >= rest.size() || (rest[i] != '=' && rest[i] != '(')) continue;
+        while (i < lower.size() && is_space(lower[i])) ++i;
+        if (i >= lower.size() || (lower[i] != '=' && lower[i] != '(')) continue;
         ++i;
-        while (i < rest.size() && is_space(rest[i])) ++i;
-        if (i >= rest.size() || (rest[i] != '"' && rest[i] != '\'' && rest[i] != '`')) continue;
-        char quote = rest[i];
-        auto close = rest.find(quote, i + 1);
-        auto url = rest.substr(i + 1, close == npos ? 0 : close - i - 1);
-        if (icontains(url, "csologin/login.jsf") && has_login_jsf_url(url)) return true;
+        while (i < lower.size() && is_space(lower[i])) ++i;
+        if (i >= lower.size()) continue;
+        auto quote = std::string_view("\"'`").find(lower[i]);
+        if (quote == npos) continue;
+        auto close = closing[quote].from(i + 1);
+        if (close == npos) continue;  // an unclosed quote holds no URL
+        if (jsf.plain_within(i + 1, close) && jsf.good_within(i + 1, close)) return true;
     }
     return false;
 }
 
-bool xml_not_logged_in(std::string_view content_type, std::string_view body) {
-    for (std::size_t lt = ifind(body, "<message"); lt != npos; lt = ifind(body, "<message", lt + 1))
-        if (icontains(tag_at(body, lt), "not logged in")) return true;
-    return icontains(content_type, "xml") && icontains(body, "not logged in");
+bool xml_not_logged_in(std::string_view content_type, std::string_view lower) {
+    for (std::size_t lt = lower.find("<message"); lt != npos;) {
+        auto tag = tag_at(lower, lt);
+        if (tag.find("not logged in") != npos) return true;
+        if (lt + tag.size() >= lower.size()) break;
+        lt = lower.find("<message", lt + tag.size());
+    }
+    return icontains(content_type, "xml") && lower.find("not logged in") != npos;
 }
 
-bool legacy_login_form(std::string_view body) {
-    for (std::size_t lt = ifind(body, "<form"); lt != npos; lt = ifind(body, "<form", lt + 1)) {
-        auto tag = tag_at(body, lt);
-        if (!tag_is(tag, "form")) continue;
-        auto action = attribute(tag, "action");
-        if (!action || !icontains(*action, "login.pl")) continue;
-        auto end = ifind(body, "</form", lt);
-        auto form = body.substr(lt, end == npos ? npos : end - lt);
-        for (std::size_t in = ifind(form, "<input"); in != npos; in = ifind(form, "<input", in + 1)) {
-            auto input = tag_at(form, in);
-            auto type = attribute(input, "type");
-            auto name = attribute(input, "name");
-            if ((type && iequals(trim(*type), "password")) ||
-                (name && (iequals(trim(*name), "key") || iequals(trim(*name), "password"))))
-                return true;
+/// A form (lower-case text from `<form` to its `</form` or the end) holding a password input.
+bool has_password_input(std::string_view form) {
+    for (std::size_t in = form.find("<input"); in != npos;) {
+        auto input = tag_at(form, in);
+        auto type = attribute(input, "type");
+        auto name = attribute(input, "name");
+        if ((type && trim(*type) == "password") || (name && (trim(*name) == "key" || trim(*name) == "password")))
+            return true;
+        if (in + input.size() >= form.size()) break;
+        in = form.find("<input", in + input.size());
+    }
+    return false;
+}
+
+bool legacy_login_form(std::string_view lower) {
+    for (std::size_t lt = lower.find("<form"); lt != npos;) {
+        auto tag = tag_at(lower, lt);
+        auto next = lt + tag.size();  // after this tag
+        if (tag_is(tag, "form")) {
+            auto action = attribute(tag, "action");
+            if (action && action->find("login.pl") != npos) {
+                auto end = lower.find("</form", lt);
+                if (has_password_input(lower.substr(lt, end == npos ? npos : end - lt))) return true;
+                // Its inputs are judged; a form nested in it ends at the same `</form`.
+                next = end == npos ? lower.size() : end;
+            }
         }
+        if (next >= lower.size()) break;
+        lt = lower.find("<form", next);
     }
     return false;
 }
 
-/// A menu entry: `label` as a whole element text, or a `DisplayMenu.pl?<label>` link.
-bool has_menu_label(std::string_view body, std::string_view label) {
-    for (std::size_t pos = ifind(body, label); pos != npos; pos = ifind(body, label, pos + 1)) {
+/// A menu entry in a lower-case body: `label` (lower-case) as a whole element text, or a
+/// `DisplayMenu.pl?<label>` link. Each run of spaces is walked at most twice.
+bool has_menu_label(std::string_view lower, std::string_view label) {
+    for (std::size_t pos = lower.find(label); pos != npos; pos = lower.find(label, pos + 1)) {
         std::size_t b = pos;
-        while (b > 0 && is_space(body[b - 1])) --b;
+        while (b > 0 && is_space(lower[b - 1])) --b;
         std::size_t e = pos + label.size();
-        while (e < body.size() && is_space(body[e])) ++e;
-        if (b > 0 && body[b - 1] == '>' && e < body.size() && body[e] == '<') return true;
-        if (b >= 15 && iequals(body.substr(pos - 15, 15), "DisplayMenu.pl?")) return true;
+        while (e < lower.size() && is_space(lower[e])) ++e;
+        if (b > 0 && lower[b - 1] == '>' && e < lower.size() && lower[e] == '<') return true;
+        if (b >= 15 && lower.substr(pos - 15, 15) == "displaymenu.pl?") return true;
     }
     return false;
+}
+
+bool filing_menus_in(std::string_view court_type, std::string_view lower) {
+    if (iequals(court_type, "bankruptcy")) return has_menu_label(lower, "bankruptcy") || has_menu_label(lower, "adversary");
+    if (iequals(court_type, "district")) return has_menu_label(lower, "civil") || has_menu_label(lower, "criminal");
+    return false;
+}
+
+bool limited_menu_in(std::string_view lower) {
+    for (auto label : {"civil", "criminal", "bankruptcy", "adversary"})
+        if (has_menu_label(lower, label)) return false;
+    return has_menu_label(lower, "query") && has_menu_label(lower, "utilities") &&
+           (has_menu_label(lower, "logout") || has_logout_link(lower));
 }
 
 /// A Location whose path is a court's `/cgi-bin/login.pl` (not its `?logout`): a legacy court
@@ -231,26 +333,22 @@ bool looks_logged_out(int status, std::string_view location_header, std::string_
         if (host && is_login_host(*host)) return true;
         return redirects_to_legacy_login(location_header);
     }
-    if (has_logout_link(body)) return false;
-    return script_sends_to_login(body) || xml_not_logged_in(content_type, body) || legacy_login_form(body);
+    auto lower = to_lower(body);
+    if (has_logout_link(lower)) return false;
+    return script_sends_to_login(lower, jsf_markers(lower)) || xml_not_logged_in(content_type, lower) ||
+           legacy_login_form(lower);
 }
 
 bool shows_filing_menus(std::string_view court_type, std::string_view body) {
-    if (iequals(court_type, "bankruptcy")) return has_menu_label(body, "Bankruptcy") || has_menu_label(body, "Adversary");
-    if (iequals(court_type, "district")) return has_menu_label(body, "Civil") || has_menu_label(body, "Criminal");
-    return false;
+    return filing_menus_in(court_type, to_lower(body));
 }
 
-bool shows_limited_menu(std::string_view body) {
-    for (auto label : {"Civil", "Criminal", "Bankruptcy", "Adversary"})
-        if (has_menu_label(body, label)) return false;
-    return has_menu_label(body, "Query") && has_menu_label(body, "Utilities") &&
-           (has_menu_label(body, "Logout") || has_logout_link(body));
-}
+bool shows_limited_menu(std::string_view body) { return limited_menu_in(to_lower(body)); }
 
 menu_state classify_menus(std::string_view court_type, std::string_view body) {
-    if (shows_filing_menus(court_type, body)) return menu_state::filing;
-    if (shows_limited_menu(body)) return menu_state::limited;
+    auto lower = to_lower(body);
+    if (filing_menus_in(court_type, lower)) return menu_state::filing;
+    if (limited_menu_in(lower)) return menu_state::limited;
     return menu_state::unknown;
 }
 

@@ -4,6 +4,9 @@
 /// All checks are heuristics over untrusted text: they never throw. They scan the whole body, so
 /// callers should pass only text bodies (HTML, XML) and may cap them (e.g. the first 256 KiB):
 /// the menus, the logout link and a login script sit near the top of a CM/ECF page.
+/// Each check takes time linear in the body (one lower-cased copy, forward scans only), so a
+/// hostile 4 MiB page costs milliseconds. A tag runs from its `<` to its first `>` (or the end
+/// of the body) and is read once: a `<input` or `<meta` inside another tag's text is not a tag.
 #include <optional>
 #include <string>
 #include <string_view>

@@ -112,6 +112,9 @@ std::optional<url_parts> parse_url(std::string_view url, std::string* problem) {
     url_parts out;
     out.scheme = to_lower(url.substr(0, sep));
     if (out.scheme != "https" && out.scheme != "http") return say(problem, "must be an http(s):// URL"), std::nullopt;
+    // The target goes into a request line: CR/LF there would split it into a second header.
+    if (std::any_of(url.begin(), url.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+        return say(problem, "holds a control character"), std::nullopt;
     auto rest = url.substr(sep + 3);
     auto end = rest.find_first_of("/?#");
     auto written = rest.substr(0, end);

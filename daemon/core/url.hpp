@@ -48,9 +48,10 @@ struct url_parts {
 };
 
 /// Parses `scheme://host[:port][/path][?query][#fragment]` with scheme http or https. User
-/// information is refused. On failure returns nullopt and, when `problem` is given, why
-/// ("must be an http(s):// URL", "has no host", "must not contain user information",
-/// "has a bad host '...'", "has a bad port: ...").
+/// information and control characters (CR/LF would split the request line the target goes
+/// into) are refused. On failure returns nullopt and, when `problem` is given, why
+/// ("must be an http(s):// URL", "holds a control character", "has no host",
+/// "must not contain user information", "has a bad host '...'", "has a bad port: ...").
 [[nodiscard]] std::optional<url_parts> parse_url(std::string_view url, std::string* problem = nullptr);
 
 } // namespace courtroute

@@ -262,7 +262,9 @@ std::shared_ptr<const registry> registry::load(const std::vector<fs::path>& dirs
             std::vector<std::pair<std::string, toml::source_region>> hosts{{c.host, parsed->url_at}};
             for (std::size_t i = 0; i < c.extra_hosts.size(); ++i) hosts.emplace_back(c.extra_hosts[i], parsed->extra_at[i]);
             for (std::size_t i = 0; i < hosts.size(); ++i) {
-                const auto& [host, where] = hosts[i];
+                // Not a structured binding: clang before 16 cannot capture one in the lambda below.
+                const std::string& host = hosts[i].first;
+                const toml::source_region& where = hosts[i].second;
                 bool repeated = std::any_of(hosts.begin(), hosts.begin() + static_cast<std::ptrdiff_t>(i),
                                             [&](const auto& h) { return h.first == host; });
                 if (repeated) {

@@ -2,6 +2,8 @@
 
 #include "auth/cookies.hpp"
 
+#include <string>
+
 using namespace courtroute::auth;
 
 TEST(Cookies, ScrubRemovesManagedAndKeepsOrder) {
@@ -19,8 +21,23 @@ TEST(Cookies, ScrubRemovesManagedAndKeepsOrder) {
              row{"NextGenCSOx=1; xPacerSession=2", "NextGenCSOx=1; xPacerSession=2"},
              row{"flag; PacerSession; f=6", "flag; f=6"},
              row{"PacerUser=u; PacerPref=p", "PacerUser=u; PacerPref=p"},
+             // Found by fuzz_cookies: what a lenient server (CGI.pm splits on ',' as well and
+             // trims \s) would read as the client's own session.
+             row{"a=1, NextGenCSO=evil; b=2", "b=2"},
+             row{"a=1,PacerSession=evil", ""},
+             row{"c=3; \vPacerSession=evil", "c=3"},
+             row{"c=3; \fNextGenCSO\x7f=evil", "c=3"},
+             row{"PacerPref=receipt=Y,x; d=4", "PacerPref=receipt=Y,x; d=4"},
          })
         EXPECT_EQ(scrub_cookie_header(in), out) << in;
+}
+
+TEST(Cookies, NothingThatCannotBeInAHeaderGetsThrough) {
+    // Found by fuzz_cookies: a piece holding NUL (or CR/LF) was kept and injected as is.
+    EXPECT_EQ(scrub_cookie_header(std::string("a=1; x=\0y; b=2", 14)), "a=1; b=2");
+    EXPECT_EQ(scrub_cookie_header("a=1; x=\r\nSet-Cookie: y; b=2"), "a=1; b=2");
+    EXPECT_FALSE(inject_cookies(std::string("a=\0", 3), {{"PacerSession", "tok"}}));
+    EXPECT_FALSE(inject_cookies("a=1\r\nX: y", {{"PacerSession", "tok"}}));
 }
 
 TEST(Cookies, InjectAppendsValidatedPairs) {
@@ -59,6 +76,8 @@ TEST(Cookies, ManagedSetCookie) {
              row{"JSESSIONID=1; Path=/", false},
              row{"PacerPref=receipt=Y", false},
              row{"x=PacerSession=1", false},
+             row{"x=1, NextGenCSO=tok; Path=/", true},
+             row{"\vPacerSession=tok", true},
              row{"", false},
          })
         EXPECT_EQ(is_managed_set_cookie(value), managed) << value;

@@ -1,5 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <utility>
+
 #include "auth/detect.hpp"
 
 using namespace courtroute::auth;
@@ -126,4 +131,64 @@ TEST(Detect, Menus) {
     EXPECT_EQ(classify_menus("bankruptcy", bk_linked), menu_state::filing);
     EXPECT_EQ(classify_menus("bankruptcy", limited), menu_state::limited);
     EXPECT_EQ(classify_menus("district", "<html></html>"), menu_state::unknown);
+}
+
+namespace {
+/// `piece` repeated up to `size` bytes (the proxy reads HTML/XML answers whole up to 4 MiB).
+std::string repeated(std::string_view piece, std::size_t size = 4u << 20) {
+    std::string out;
+    out.reserve(size + piece.size());
+    while (out.size() < size) out += piece;
+    return out;
+}
+} // namespace
+
+// A hostile court page of 4 MiB must be judged in linear-ish time: the proxy runs these checks
+// on every HTML/XML answer, on its io thread. The budget is generous (a noisy 2-core machine,
+// AddressSanitizer builds); the quadratic scans this guards against took hours.
+TEST(Detect, HostileBodiesAreJudgedQuickly) {
+    using clock = std::chrono::steady_clock;
+    // 2 s per check (about 0.15 s in the normal build). The sanitizer build runs at -O0 with
+    // ASan, about ten times slower, beside the fuzzers on a shared machine: 10 s there. Either
+    // way a quadratic scan, hours on these bodies, fails.
+#if defined(__SANITIZE_ADDRESS__)
+    constexpr long budget_ms = 10'000;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    constexpr long budget_ms = 10'000;
+#else
+    constexpr long budget_ms = 2'000;
+#endif
+#else
+    constexpr long budget_ms = 2'000;
+#endif
+    const std::pair<const char*, std::string> bodies[] = {
+        {"login.jsf markers without separators", repeated("csologin/login.jsf")},
+        {"login.jsf markers in one script", "<script>" + repeated("xcsologin/login.jsf")},
+        {"escaped slashes and markers", "<script>" + repeated("\\/csologin\\/login.jsf")},
+        {"<form without '>'", repeated("<form action=login.pl ")},
+        {"<form with login.pl and no </form>", repeated("<form action=login.pl><input ")},
+        {"<script opens without close", repeated("<script ")},
+        {"<script opens with markers", repeated("<script>csologin/login.jsf")},
+        {"<meta without '>'", repeated("<meta http-equiv=refresh ")},
+        {"<message without '>'", repeated("<message ")},
+        {"location assignments, unclosed quote", repeated("location='")},
+        {"location assignments with markers", "location='" + repeated("location='csologin/login.jsf ")},
+        {"attribute names in one tag", "<form " + repeated("action action")},
+        {"menu labels and spaces", repeated("Civil   Query   Utilities   ")},
+    };
+    auto within_budget = [budget_ms](const char* name, const char* check, auto&& judge) {
+        auto start = clock::now();
+        (void)judge();
+        auto took = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start);
+        EXPECT_LT(took.count(), budget_ms) << name << ": " << check << " took " << took.count() << " ms";
+    };
+    for (const auto& entry : bodies) {
+        const char* name = entry.first;
+        const std::string& body = entry.second;  // not a structured binding: clang 14 cannot capture one
+        within_budget(name, "looks_logged_out (HTML)", [&] { return looks_logged_out(200, "", "text/html", body); });
+        within_budget(name, "looks_logged_out (XML)", [&] { return looks_logged_out(200, "", "text/xml", body); });
+        within_budget(name, "classify_menus (district)", [&] { return classify_menus("district", body); });
+        within_budget(name, "classify_menus (bankruptcy)", [&] { return classify_menus("bankruptcy", body); });
+    }
 }

@@ -302,6 +302,17 @@ TEST(Config, BadSnippetsReportLineAndColumn) {
     }
 }
 
+TEST(Config, SyntaxErrorsPrintOnOneLine) {
+    // Found by fuzz_config: toml++'s description quotes the bad character raw, here a newline.
+    temp_dir dir("config");
+    auto r = load_text(dir, "[listen]\nthreads = i\n");
+    ASSERT_EQ(r.errors.size(), 1u);
+    EXPECT_EQ(r.errors[0].line, 2);
+    auto text = r.errors[0].to_string();
+    EXPECT_EQ(text.find('\n'), std::string::npos) << text;
+    EXPECT_NE(text.find("courtroute.toml:2:"), std::string::npos) << text;
+}
+
 TEST(Config, ReportsEveryProblemInFileOrderAndKeepsGoodKeys) {
     temp_dir dir;
     auto r = load_text(dir, R"([policy]

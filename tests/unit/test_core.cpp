@@ -15,6 +15,13 @@ TEST(Diagnostic, FormatsFileLineColumn) {
     EXPECT_EQ((diagnostic{"a.toml", 0, 0, "empty"}.to_string()), "a.toml:1:1: empty");
 }
 
+TEST(Diagnostic, IsAlwaysOneLine) {
+    // toml++ quotes the offending character raw; a drop-in's file name may hold a newline.
+    EXPECT_EQ((diagnostic{"courts.d/a\nb.toml", 1, 6, "expected 'inf', saw 'i\n'"}.to_string()),
+              "courts.d/a?b.toml:1:6: expected 'inf', saw 'i?'");
+    EXPECT_EQ((diagnostic{"a.toml", 2, 1, "saw '\r', then \x1b[2J"}.to_string()), "a.toml:2:1: saw '?', then ?[2J");
+}
+
 TEST(Log, QuotesAndNeutralisesControlCharacters) {
     EXPECT_EQ(log::format("request", {{"user", "alice"}, {"court", "azb"}}), "request user=alice court=azb");
     EXPECT_EQ(log::format("x", {{"v", "a b"}}), "x v=\"a b\"");
@@ -89,6 +96,11 @@ TEST(Url, ProblemsAreNamed) {
     EXPECT_NE(problem.find("has a bad host"), std::string::npos) << problem;
     EXPECT_FALSE(parse_url("https://u@h/", &problem));
     EXPECT_EQ(problem, "must not contain user information");
+    // Found by fuzz_parse_url: the target goes into a request line as it is.
+    EXPECT_FALSE(parse_url("https://h.example/a\r\nX-Injected: 1", &problem));
+    EXPECT_EQ(problem, "holds a control character");
+    EXPECT_FALSE(parse_url("https://h.example/\x01", &problem));
+    EXPECT_FALSE(parse_url("https://h.example/\x7f", &problem));
     auto u = parse_url("https://h.example:8443?q");
     ASSERT_TRUE(u);
     EXPECT_TRUE(u->port_given);
