@@ -147,39 +147,55 @@ private:
         }
         if (!ec) {
             entry_->busy = true;
-            if (auto it = parser.get().find(http::field::expect);
-                it != parser.get().end() && iequals(it->value(), "100-continue")) {
-                http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
-                lowest.expires_after(client_write_timeout);
-                co_await http::async_write(stream, cont, use_tuple);
-            }
-            // Hold the body when it is small enough to repeat after a re-login; leave a larger one
-            // on the wire for the handler to stream.
-            auto len = parser.content_length();
-            if (parser.is_done()) {
-                in.req.base() = std::move(parser.get().base());  // the parser is finished with it
-            } else if (len && *len > replay_limit) {
-                in.req.base() = parser.get().base();
-                in.body_pending = true;
-            } else {
-                in.req.base() = parser.get().base();
-                auto& body = in.req.body();
-                while (!parser.is_done() && !ec) {
-                    // Straight into the body (no buffer in the coroutine frame).
-                    auto left = parser.content_length_remaining();
-                    std::size_t chunk = left && *left ? static_cast<std::size_t>(std::min<std::uint64_t>(*left, 65536)) : 16384;
-                    auto old = body.size();
-                    body.resize(old + chunk);
-                    auto got = co_await read_client_body(stream, buffer, parser, body.data() + old, chunk, ec);
-                    body.resize(old + got);
-                    if (body.size() >= replay_limit && !parser.is_done()) {
-                        in.body_pending = true;  // a long chunked body: the rest streams
-                        break;
-                    }
-                }
-            }
+            // The body stays on the wire until the request is authenticated and headed for a
+            // court (hold_body): nobody makes the daemon buffer megabytes without a token.
+            in.req.base() = parser.is_done() ? std::move(parser.get().base()) : parser.get().base();
+            in.body_pending = !parser.is_done();
+            co_return true;
         }
-        if (!ec) co_return true;
+        co_return co_await answer_read_error(stream, ec);
+    }
+
+    /// After authentication: answers `Expect: 100-continue`, and holds a body small enough to
+    /// repeat after a re-login; a larger one stays on the wire for `forward` to stream.
+    template <class Stream>
+    net::awaitable<bool> hold_body(Stream& stream, beast::flat_buffer& buffer, incoming& in) {
+        if (!in.body_pending) co_return true;
+        auto& parser = in.parser;
+        auto& lowest = beast::get_lowest_layer(stream);
+        error_code ec;
+        if (auto it = in.req.find(http::field::expect); it != in.req.end() && iequals(it->value(), "100-continue")) {
+            http::response<http::empty_body> cont{http::status::continue_, in.req.version()};
+            lowest.expires_after(client_write_timeout);
+            std::tie(ec, std::ignore) = co_await http::async_write(stream, cont, use_tuple);
+            if (ec) co_return false;
+        }
+        auto len = parser.content_length();
+        if (len && *len > replay_limit) co_return true;
+        auto& body = in.req.body();
+        while (!parser.is_done() && !ec) {
+            // Straight into the body (no buffer in the coroutine frame).
+            auto left = parser.content_length_remaining();
+            std::size_t chunk = left && *left ? static_cast<std::size_t>(std::min<std::uint64_t>(*left, 65536)) : 16384;
+            auto old = body.size();
+            body.resize(old + chunk);
+            auto got = co_await read_client_body(stream, buffer, parser, body.data() + old, chunk, ec);
+            body.resize(old + got);
+            if (body.size() >= replay_limit && !parser.is_done()) co_return !ec;  // a long chunked body: the rest streams
+        }
+        if (!ec) {
+            in.body_pending = false;
+            co_return true;
+        }
+        co_return co_await answer_read_error(stream, ec);
+    }
+
+    /// A read that failed: nothing to say when the client went away or timed out; otherwise the
+    /// request was malformed or oversized, answered with why, and the connection ends (the
+    /// stream is out of step). Always false: the connection is done.
+    template <class Stream>
+    net::awaitable<bool> answer_read_error(Stream& stream, error_code ec) {
+        auto& lowest = beast::get_lowest_layer(stream);
         if (ec == http::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
             ec == net::error::operation_aborted || ec == net::error::connection_reset ||
             ec == ssl::error::stream_truncated)
@@ -207,6 +223,16 @@ private:
 
     bool keep_alive_after(const http::request<http::string_body>& req) const { return req.keep_alive() && !d_.stopping; }
 
+    /// Sets Content-Length; an answer to HEAD keeps it (what GET would carry) but sends no body.
+    static void without_body_for_head(const http::request<http::string_body>& req,
+                                      http::response<http::string_body>& res) {
+        res.prepare_payload();
+        if (req.method() != http::verb::head) return;
+        auto n = res.body().size();
+        res.body().clear();
+        res.content_length(n);
+    }
+
     template <class Stream>
     net::awaitable<bool> write_simple(Stream& stream, const http::request<http::string_body>& req, http::status status,
                                       std::string_view content_type, std::string body) {
@@ -214,8 +240,8 @@ private:
         res.set(http::field::content_type, content_type);
         res.set(http::field::cache_control, "no-store");
         res.keep_alive(keep_alive_after(req));
-        if (req.method() != http::verb::head) res.body() = std::move(body);
-        res.prepare_payload();
+        res.body() = std::move(body);
+        without_body_for_head(req, res);
         beast::get_lowest_layer(stream).expires_after(client_write_timeout);
         auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
         co_return !ec && res.keep_alive();
@@ -232,8 +258,8 @@ private:
             if (auto value = w.header_value(); !has_ctl_breaks(value)) res.insert("Courtroute-Warning", value);
         res.body() = r.body();
         res.keep_alive(keep_alive_after(req));
-        res.prepare_payload();
-        w_.stats.request(std::string(court), route_name, r.status);
+        without_body_for_head(req, res);
+        w_.stats.request(court, route_name, r.status);
         beast::get_lowest_layer(stream).expires_after(client_write_timeout);
         auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
         co_return !ec && res.keep_alive();
@@ -466,6 +492,7 @@ private:
     template <class Stream>
     net::awaitable<bool> forward(Stream& client, beast::flat_buffer& client_buffer, incoming& in,
                                  const std::string& user, const routing::court_request& cr, const snapshot& snap) {
+        if (!co_await hold_body(client, client_buffer, in)) co_return false;
         auto& req = in.req;
         const court& c = *cr.target;
         const auto started = clock_type::now();

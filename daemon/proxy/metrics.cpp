@@ -4,8 +4,9 @@
 
 namespace courtroute::proxy {
 
-void metrics::request(const std::string& court, std::string_view route, unsigned status) {
-    ++requests_[{court, std::string(route), status}];
+void metrics::request(std::string_view court, std::string_view route, unsigned status) {
+    // Labels come from the registry only: anything a client names counts as "other".
+    ++requests_[{court.empty() ? std::string("other") : std::string(court), std::string(route), status}];
 }
 
 void metrics::login(std::string_view kind, std::string_view result) {

@@ -6,14 +6,16 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <tuple>
 
 namespace courtroute::proxy {
 
 class metrics {
 public:
-    /// One routed (or refused) request.
-    void request(const std::string& court, std::string_view route, unsigned status);
+    /// One routed (or refused) request. `court` is a registry court's id, or empty for a request
+    /// that named none (counted as "other": a client cannot add labels).
+    void request(std::string_view court, std::string_view route, unsigned status);
     /// One login attempt: kind "pacer" or "cmecf", result "success", "bad_credentials", ...
     void login(std::string_view kind, std::string_view result);
     /// Time from sending a request upstream to its response header.

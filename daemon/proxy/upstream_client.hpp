@@ -118,7 +118,8 @@ private:
         using is_transparent = void;
         template <class A, class B>
         bool operator()(const A& a, const B& b) const {
-            return std::tie(a.first, a.second) < std::tie(b.first, b.second);
+            const std::string_view ah = a.first, bh = b.first;  // string or string_view keys alike
+            return ah != bh ? ah < bh : a.second < b.second;
         }
     };
     using pool_key = std::pair<std::string, std::uint16_t>;

@@ -1134,6 +1134,63 @@ class ProxyAuthTest(HostileCase):
         self.assertEqual(self.sim_targets("bearer-junk"), [])
 
 
+    def test_no_body_is_read_before_authentication(self):
+        # A declared 4 MiB body and no token: refused at once, the body never waited for.
+        s = self.plain()
+        try:
+            t0 = time.monotonic()
+            s.sendall(b"POST /court/azb/cgi-bin/iquery.pl?unauth-body HTTP/1.1\r\nHost: localhost\r\n"
+                      b"Content-Length: 4194304\r\n\r\n" + b"x" * 1000)
+            data, closed = read_raw(s, quiet=3, total=10)
+            self.outputs.append(data)
+            self.assertEqual(statuses(data), [401])
+            self.assertLess(time.monotonic() - t0, 6, "answered without waiting for the body")
+            self.assertTrue(closed, "the unread body ends the connection")
+        finally:
+            s.close()
+        # The same with Expect: 100-continue gets no 100 before the refusal.
+        data, _ = self.raw(b"PUT /court/azb/cgi-bin/iquery.pl?unauth-expect HTTP/1.1\r\nHost: localhost\r\n"
+                           b"Expect: 100-continue\r\nContent-Length: 99\r\n\r\n")
+        self.assertEqual(statuses(data), [401])
+        self.assertEqual(self.sim_targets("unauth-"), [])
+
+    def test_refusals_to_head_carry_no_body(self):
+        for target, expected in (("/court/azb/cgi-bin/iquery.pl?head-refused", 401),  # no token
+                                 ("/court/nosuchcourt/x", 401),
+                                 ("/status", 401),
+                                 ("/healthz", 200)):
+            with self.subTest(target):
+                data, _ = self.raw(("HEAD %s HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                                    "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+                                    % target).encode(), quiet=3)
+                head, sep, rest = data.partition(b"\r\n\r\n")
+                self.assertTrue(sep, data[:200])
+                self.assertIn(int(head.split(b" ", 2)[1]), (expected, 404))
+                self.assertTrue(rest.startswith(b"HTTP/1.1 200"),
+                                "the next answer follows the HEAD answer's header at once: %r" % rest[:80])
+        self.assertEqual(self.sim_targets("head-refused"), [])
+
+    def test_metrics_labels_only_from_the_registry(self):
+        tried = 0
+        for i in range(150):
+            junk = 'x%d"}\\{evil' % i
+            self.raw(("GET /court/%s/cgi-bin/q HTTP/1.1\r\nHost: localhost\r\n%sConnection: close\r\n\r\n"
+                      % (junk.replace(" ", ""), self.bearer())).encode(), quiet=0.5)
+            tried += 1
+        for i in range(50):
+            s, status, _ = self.connect(self.dm, "unknown%d.example.org:443" % i)
+            s.close()
+            tried += 1
+        status, _, body = self.dm.http("GET", "/metrics")
+        self.assertEqual(status, 200)
+        text = body.decode()
+        self.assertNotIn("evil", text)
+        self.assertNotIn("unknown", text)
+        courts = set(re.findall(r'court="([^"]*)"', text))
+        self.assertLessEqual(courts, set(SIM.courts) | {HOSTILE_ID, "other"}, courts)
+        self.assertLess(text.count("\n"), 400, "/metrics stays small")
+        print("metrics: %d junk requests, %d court labels: %s" % (tried, len(courts), sorted(courts)))
+
 # ============================================================================ path mode
 
 class PathModeTest(HostileCase):
