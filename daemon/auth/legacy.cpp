@@ -95,6 +95,7 @@ legacy_outcome parse_legacy_login(int status, std::string_view body) {
     if (status < 200 || status > 299) {
         out.kind = login_kind::service_error;
         out.detail = "the court's login answered HTTP " + std::to_string(status);
+        out.unclear = true;
         return out;
     }
     auto token = find_session_token(body);
@@ -122,6 +123,7 @@ legacy_outcome parse_legacy_login(int status, std::string_view body) {
     }
     out.kind = login_kind::service_error;
     out.detail = "the court's login answer held neither a session nor a failure message";
+    out.unclear = true;
     return out;
 }
 

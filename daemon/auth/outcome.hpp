@@ -21,6 +21,10 @@ struct login_outcome {
     std::string token;  ///< the session token when `kind == success` (a secret), else empty
     std::string notice; ///< a notice shown by the service on success (e.g. password expiring); safe text, may be empty
     std::string detail; ///< why a login failed; safe text (control characters removed, at most 300 bytes)
+    /// A service_error where the service did answer, but with neither a session nor a failure it
+    /// names (a non-2xx status, new wording). A legacy court's unclear answers count toward
+    /// marking the credential failed: each may be a failed try toward its lockout.
+    bool unclear = false;
 };
 
 /// Human name of a kind, for logs and warnings ("success", "bad_credentials", ...).

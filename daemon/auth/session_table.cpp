@@ -99,10 +99,22 @@ bool session_table::complete(const session_key& key, std::uint64_t attempt, cons
         s.ever = true;
         c.detail.clear();
         c.service_errors = 0;
+        c.unclear = 0;
         break;
     }
     case login_kind::service_error: {
         c.detail = outcome.detail.empty() ? std::string("the login service failed") : outcome.detail;
+        if (outcome.unclear && key.credential.kind == session_kind::cmecf &&
+            ++c.unclear >= options_.unclear_limit) {
+            // Not a network fault: the court answered, and we cannot tell that the password was
+            // right. Stop before its lockout; a person checks and replaces the credential.
+            c.permanent = login_kind::bad_credentials;
+            c.detail = "the court's login answered unclearly " + std::to_string(c.unclear) +
+                       " times in a row (" + c.detail +
+                       "); not tried again, to stay clear of its lockout: check the login in a browser, "
+                       "then store it again with courtroute ecf set";
+            break;
+        }
         c.service_errors = std::min(c.service_errors + 1, 62);
         // 1 s, 2 s, 4 s, ... capped: doubling stops once the cap is reached (no overflow).
         auto delay = options_.backoff_initial;
@@ -135,11 +147,24 @@ void session_table::touch(const session_key& key, time_point now) {
     if (it != sessions_.end() && live(it->second, now)) it->second.last_used = std::max(it->second.last_used, now);
 }
 
-bool session_table::invalidate(const session_key& key, std::string_view token, time_point /*now*/) {
+bool session_table::invalidate(const session_key& key, std::string_view token, time_point now) {
     auto it = sessions_.find(key);
     if (it == sessions_.end() || token.empty() || it->second.token != token) return false;
     it->second.token.clear();
+    credentials_[key.credential].relogin = now;
     return true;
+}
+
+bool session_table::relogin_allowed(const session_key& key, std::string_view token, time_point now) const {
+    auto s = sessions_.find(key);
+    if (s == sessions_.end() || s->second.token != token) return true;
+    const auto* c = credential(key.credential);
+    return !c || !c->relogin || now - *c->relogin >= options_.relogin_interval;
+}
+
+std::optional<login_kind> session_table::verdict(const credential_id& id) const {
+    const auto* c = credential(id);
+    return c ? c->permanent : std::nullopt;
 }
 
 std::vector<session_table::dropped> session_table::drop(const std::function<bool(const credential_id&)>& stale) {
@@ -177,7 +202,8 @@ std::size_t session_table::prune(time_point now) {
             auto s = sessions_.lower_bound(session_key{c->first, {}});
             return s != sessions_.end() && s->first.credential == c->first;
         }();
-        bool keep = e.permanent || e.in_flight || has_sessions || (e.service_errors > 0 && now < e.retry_at);
+        bool keep = e.permanent || e.in_flight || has_sessions || (e.service_errors > 0 && now < e.retry_at) ||
+                    e.unclear > 0 || (e.relogin && now - *e.relogin < options_.relogin_interval);
         if (keep) {
             ++c;
         } else {

@@ -41,6 +41,12 @@ struct session_table_options {
     /// An in-flight login older than this is presumed lost (its driver died without abandon()):
     /// the next caller takes over the login instead of waiting forever.
     std::chrono::steady_clock::duration login_timeout = std::chrono::minutes(2);
+    /// A court saying "not logged in" to a session causes at most one new login per credential
+    /// in this span (a page that always looks logged out must not log in on every request).
+    std::chrono::steady_clock::duration relogin_interval = std::chrono::minutes(1);
+    /// A CM/ECF credential whose logins got this many unclear answers in a row is marked failed:
+    /// each might be a failed try, and legacy courts lock an account after five.
+    int unclear_limit = 2;
 };
 
 /// A key's state, as shown by snapshot().
@@ -124,6 +130,15 @@ public:
         session_key key;   ///< whose it was
         std::string token; ///< the live token (a secret)
     };
+    /// A court called `token` "not logged in": may the caller invalidate it and log in again at
+    /// `now`? Yes when the token is no longer the key's session (another request already
+    /// replaced it: acquiring again costs no extra login); otherwise at most one such re-login
+    /// per credential per `relogin_interval`.
+    [[nodiscard]] bool relogin_allowed(const session_key& key, std::string_view token, time_point now) const;
+
+    /// The permanent verdict on a credential (bad_credentials or mfa_required), if it has one.
+    [[nodiscard]] std::optional<login_kind> verdict(const credential_id& id) const;
+
     /// Forgets every session and credential for which `stale(credential)` is true (its credential
     /// was replaced or removed) and returns the tokens they held. Credentials with a login in
     /// flight are left alone (their login completes, and the next call drops them).
@@ -149,6 +164,8 @@ private:
         time_point login_started{};          // when it started
         int service_errors = 0;              // consecutive service errors (backoff exponent)
         time_point retry_at{};               // no login before this (when service_errors > 0)
+        std::optional<time_point> relogin;   // when a court last made a session of it void
+        int unclear = 0;                     // unclear answers in a row (CM/ECF)
     };
     struct session_entry {
         std::string token;      // live session token (secret); empty when none

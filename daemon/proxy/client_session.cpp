@@ -591,8 +591,14 @@ private:
             auto& res = f.parser->get();
             routing::answer_head answer{res.result_int(), res[http::field::location], res[http::field::content_type],
                                         f.body, f.parser->is_done()};
-            auto shaped = routing::shape_answer(answer, {plan, c, *snap.reg, *facts, cr.path_mode, ticket.fresh,
-                                                         attempt > 0, snap.cfg.unlinked, today, now_unix});
+            routing::answer_context actx{plan, c, *snap.reg, *facts, cr.path_mode, ticket.fresh,
+                                         attempt > 0, snap.cfg.unlinked, today, now_unix};
+            auto shaped = routing::shape_answer(answer, actx);
+            if (shaped.drop_session && !d_.logins.relogin_allowed(plan.session, ticket.token)) {
+                // The court keeps saying "not logged in": one new login a minute, no more.
+                actx.relogin_allowed = false;
+                shaped = routing::shape_answer(answer, actx);
+            }
             if (shaped.drop_session) {
                 d_.logins.invalidate(plan.session, ticket.token);
                 log::event("session_expired", {{"user", user}, {"court", c.id}, {"route", route_name}});

@@ -72,6 +72,13 @@ login_service::session_for(worker& w, const routing::forward_plan& plan, const c
         {
             std::lock_guard lock(mutex_);
             table_.complete(key, r.attempt, outcome, clock_type::now());
+            // Too many unclear answers in a row turn into a failed credential (session_table).
+            if (outcome.kind == login_kind::service_error) {
+                if (auto v = table_.verdict(key.credential)) {
+                    outcome.kind = *v;
+                    outcome.detail = table_.find(key, clock_type::now()).value_or(auth::session_info{}).detail;
+                }
+            }
         }
         wake(key.credential);
         const char* kind = auth::to_string(key.credential.kind);
@@ -155,10 +162,16 @@ net::awaitable<auth::login_outcome> login_service::log_in_pacer(worker& w, const
     auto cred = w.owner.users->open_pacer(key.credential.user, key.credential.revision);
     auth::login_outcome outcome;
     std::optional<std::string> otp;
+    bool otp_ok = true;
+    if (cred && !cred->totp_secret.empty()) {
+        auto when = co_await fresh_totp_time(w, cred->login);
+        otp = auth::totp_from_base32(cred->totp_secret, when);
+        otp_ok = otp.has_value();
+    }
     if (!cred) {
         // Replaced while we waited: nothing to spend; the next request uses the new credential.
         outcome.detail = "the credential was just replaced";
-    } else if (!cred->totp_secret.empty() && !(otp = auth::totp_from_base32(cred->totp_secret, unix_now()))) {
+    } else if (!otp_ok) {
         outcome = {login_kind::bad_credentials, {}, {}, "the stored TOTP secret is not valid base32"};
     } else {
         auto url = parse_url(snap->cfg.pacer_auth_url);
@@ -171,6 +184,26 @@ net::awaitable<auth::login_outcome> login_service::log_in_pacer(worker& w, const
         else outcome = auth::parse_pacer_response(x.answer.result_int(), x.answer[http::field::content_type], x.answer.body());
     }
     co_return outcome;
+}
+
+net::awaitable<std::int64_t> login_service::fresh_totp_time(worker& w, const std::string& pacer_login) {
+    constexpr std::int64_t step_seconds = 30;  // RFC 6238's default, which PACER uses
+    for (;;) {
+        auto now = unix_now();
+        std::int64_t wait_s = 0;
+        {
+            std::lock_guard lock(mutex_);
+            auto& last = totp_steps_[pacer_login];
+            if (now / step_seconds > last) {
+                last = now / step_seconds;
+                co_return now;
+            }
+            wait_s = (last + 1) * step_seconds - now;
+        }
+        log::event("totp_wait", {{"login", pacer_login}, {"seconds", std::to_string(wait_s)}});
+        net::steady_timer t(w.io.get_executor(), std::chrono::seconds(wait_s));
+        co_await t.async_wait(use_tuple);
+    }
 }
 
 net::awaitable<auth::login_outcome> login_service::log_in_cmecf(worker& w, const session_key& key, const court& c) {
@@ -187,6 +220,11 @@ net::awaitable<auth::login_outcome> login_service::log_in_cmecf(worker& w, const
         else outcome = auth::parse_legacy_login(x.answer.result_int(), x.answer.body());
     }
     co_return outcome;
+}
+
+bool login_service::relogin_allowed(const session_key& key, std::string_view token) {
+    std::lock_guard lock(mutex_);
+    return table_.relogin_allowed(key, token, clock_type::now());
 }
 
 void login_service::invalidate(const session_key& key, std::string_view token) {

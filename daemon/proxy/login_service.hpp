@@ -59,6 +59,10 @@ public:
     net::awaitable<std::variant<ticket, routing::refusal>> session_for(worker& w, const routing::forward_plan& plan,
                                                                        const court& c);
 
+    /// Whether a court's "not logged in" to `token` may lead to a new login now (at most one a
+    /// minute per credential; always when another request already replaced the token).
+    bool relogin_allowed(const auth::session_key& key, std::string_view token);
+
     /// The court said "not logged in" to `token`: the next request logs in again.
     void invalidate(const auth::session_key& key, std::string_view token);
 
@@ -89,6 +93,13 @@ private:
     std::mutex mutex_;
     auth::session_table table_;
     std::map<auth::credential_id, std::vector<std::shared_ptr<waiter>>> waiters_;
+    /// The last TOTP time step sent per PACER login: a code is never sent twice (PACER may
+    /// refuse a reused code, and a refusal would mark a good credential failed).
+    std::map<std::string, std::int64_t> totp_steps_;
+
+    /// The Unix time whose TOTP step no login of `pacer_login` has used yet: now, or the start
+    /// of the next step after a wait (at most 30 s).
+    net::awaitable<std::int64_t> fresh_totp_time(worker& w, const std::string& pacer_login);
     std::atomic<std::uint64_t> epoch_{1};  ///< bumped when a token stops being valid
 };
 

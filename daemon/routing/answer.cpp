@@ -35,7 +35,7 @@ answer_decision shape_answer(const answer_head& a, const answer_context& ctx) {
     d.outcome = "ok";
     d.logged_out = auth::looks_logged_out(static_cast<int>(a.status), a.location, a.content_type, a.body);
     if (d.logged_out) {
-        if (!ctx.fresh_session && !ctx.repeated) {
+        if (!ctx.fresh_session && !ctx.repeated && ctx.relogin_allowed) {
             d.drop_session = true;
             d.relogin_and_repeat = plan.repeat_after_relogin;
             d.outcome = "session_expired";

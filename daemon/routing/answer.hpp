@@ -33,6 +33,9 @@ struct answer_context {
     unlinked_policy unlinked = unlinked_policy::warn; ///< to recompute warnings after an observation
     day today;                  ///< same
     std::int64_t now_unix = 0;  ///< same
+    /// The credential's re-login budget is not spent (login_service::relogin_allowed). When it
+    /// is, a "not logged in" answer is relayed with `session_rejected` and nobody logs in.
+    bool relogin_allowed = true;
 };
 
 /// What to do with the answer.

@@ -648,6 +648,66 @@ class LoginTest(unittest.TestCase):
         courts = {c["court"]: c for c in self.status_user(self.status(), user)["courts"]}
         self.assertEqual(courts["lgx"]["credential"], "failed")
 
+    def test_page_that_keeps_looking_logged_out_gets_one_login_a_minute(self):
+        user, token = self.user()
+        login, pw = self.pacer_account()
+        self.pacer_set(user, login, pw)
+        s = self.client(user, token)
+        self.assertEqual(self.get(s, "stale", "/cgi-bin/DktRpt.pl").status_code, 200)
+        self.sim.stale_logged_out["stale"] = True
+        sent = 0
+        try:
+            for _ in range(8):
+                r = self.get(s, "stale", "/cgi-bin/DktRpt.pl?n=%d" % sent)
+                sent += 1
+                self.assertEqual(r.status_code, 200, "the court's own answer")
+                self.assert_warned(r, "session_rejected")
+        finally:
+            self.sim.stale_logged_out.pop("stale", None)
+        self.assertEqual(len(self.attempts(login)), 2, "the first login and one re-login, not one per request")
+        print("logged-out pages: %d requests, %d PACER logins" % (sent + 1, len(self.attempts(login))))
+
+    def test_totp_code_never_sent_twice(self):
+        self.sim.totp_reject_reuse = True
+        try:
+            secret = self.secret("totp secret", random_totp_secret())
+            user, token = self.user()
+            login, pw = self.pacer_account(totp_secret=secret)
+            self.pacer_set(user, login, pw, totp=secret)
+            s = self.client(user, token)
+            # Two client codes: two logins of one credential, one after the other, in one 30 s step.
+            for code in ("MATTER-A", "MATTER-B"):
+                r, e = self.echo(s, "azb", headers={"Courtroute-Client-Code": code})
+                self.assertEqual(r.status_code, 200)
+            got = [(a.had_otp, a.result) for a in self.attempts(login)]
+            self.assertEqual(got, [(True, "0"), (True, "0")], "the second login waited for a new code")
+            self.assertEqual(self.status_user(self.status(), user)["pacer"]["state"], "active")
+        finally:
+            self.sim.totp_reject_reuse = False
+
+    def test_legacy_unclear_answers_mark_failed_after_two(self):
+        user, token = self.user()
+        login, pw = self.ecf_account("lgx")
+        self.ecf_set(user, "lgx", login, pw)
+        s = self.client(user, token)
+        before = len([r for r in list(self.sim.requests) if r.target.startswith("/cgi-bin/login.pl") and r.method == "POST"])
+        self.sim.court_fault["lgx"] = "500"
+        sent = 0
+        try:
+            for i in range(6):
+                r = self.get(s, "lgx", "/cgi-bin/DktRpt.pl?u=%d" % i)
+                sent += 1
+                self.assertEqual(r.status_code, 502)
+                self.assert_warned(r, "login_failed")
+                time.sleep(1.2)  # past the back-off: only the unclear-answer rule stops the logins
+        finally:
+            self.sim.court_fault.pop("lgx", None)
+        posts = [r for r in list(self.sim.requests) if r.target.startswith("/cgi-bin/login.pl") and r.method == "POST"]
+        self.assertEqual(len(posts) - before, 2, "two unclear answers, then no more tries")
+        courts = {c["court"]: c for c in self.status_user(self.status(), user)["courts"]}
+        self.assertEqual(courts["lgx"]["credential"], "failed")
+        print("legacy unclear answers: %d requests, %d login tries" % (sent, len(posts) - before))
+
     # ------------------------------------------------------------------ MFA and notices
 
     def test_mfa_with_stored_totp_secret(self):

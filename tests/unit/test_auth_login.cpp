@@ -150,5 +150,7 @@ TEST(LegacyLogin, ResponseTable) {
         if (c.kind != login_kind::success) {
             EXPECT_FALSE(out.detail.empty()) << c.name;
         }
+        // Every answer that is neither a session nor a named failure counts toward the lockout guard.
+        EXPECT_EQ(out.unclear, c.kind == login_kind::service_error) << c.name;
     }
 }

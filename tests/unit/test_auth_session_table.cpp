@@ -181,6 +181,78 @@ TEST(SessionTable, FailedIsPermanent) {
     EXPECT_EQ(t.find(P("bob"), t0)->state, session_state::mfa_required);
 }
 
+TEST(SessionTable, ReloginsAfterNotLoggedInAreBudgetedPerCredential) {
+    session_table t;  // relogin_interval: one minute
+    const auto a = P("alice", 1, "a"), b = P("alice", 1, "b");
+    login(t, a, "t1", t0);
+    login(t, b, "t2", t0 + 1s);  // another client code: not a re-login
+    EXPECT_TRUE(t.relogin_allowed(a, "t1", t0 + 2s));
+    ASSERT_TRUE(t.invalidate(a, "t1", t0 + 2s));
+    // Others that sent the now-void token retry freely: the new login is one for all of them.
+    EXPECT_TRUE(t.relogin_allowed(a, "t1", t0 + 2s));
+    login(t, a, "t3", t0 + 3s);
+    EXPECT_TRUE(t.relogin_allowed(a, "t1", t0 + 4s));
+    // The new session called "not logged in" too: the budget is spent for the credential,
+    // whichever client code's page looked logged out.
+    EXPECT_FALSE(t.relogin_allowed(a, "t3", t0 + 4s));
+    EXPECT_FALSE(t.relogin_allowed(b, "t2", t0 + 61s));
+    EXPECT_TRUE(t.relogin_allowed(b, "t2", t0 + 62s));
+    login(t, P("bob"), "tb", t0);
+    EXPECT_TRUE(t.relogin_allowed(P("bob"), "tb", t0 + 3s));
+    // Pruning keeps the budget while it runs.
+    t.prune(t0 + 30s);
+    EXPECT_FALSE(t.relogin_allowed(a, "t3", t0 + 31s));
+}
+
+TEST(SessionTable, TwoUnclearLegacyAnswersMarkTheCredentialFailed) {
+    session_table t;
+    auto unclear = [] {
+        login_outcome o;
+        o.kind = login_kind::service_error;
+        o.detail = "the court's login answered HTTP 500";
+        o.unclear = true;
+        return o;
+    };
+    auto k = E("alice", "nvb", 1);
+    auto r = t.acquire(k, t0);
+    ASSERT_EQ(r.what, action::login);
+    ASSERT_TRUE(t.complete(k, r.attempt, unclear(), t0));
+    EXPECT_FALSE(t.verdict(k.credential));
+    r = t.acquire(k, t0 + 2s);  // after the 1 s back-off
+    ASSERT_EQ(r.what, action::login);
+    ASSERT_TRUE(t.complete(k, r.attempt, unclear(), t0 + 2s));
+    EXPECT_EQ(t.verdict(k.credential), login_kind::bad_credentials);
+    auto refused = t.acquire(k, t0 + 1h);
+    EXPECT_EQ(refused.what, action::refuse);
+    EXPECT_EQ(refused.cause, login_kind::bad_credentials);
+    EXPECT_NE(t.find(k, t0 + 1h)->detail.find("unclearly 2 times"), std::string::npos);
+    // A network fault is not unclear; nor does PACER count (its answers are JSON, or faults).
+    auto k2 = E("bob", "nvb", 1);
+    for (int i = 0; i < 5; ++i) {
+        auto x = t.acquire(k2, t0 + std::chrono::minutes(10 * i));
+        ASSERT_EQ(x.what, action::login);
+        ASSERT_TRUE(t.complete(k2, x.attempt, fail(login_kind::service_error), t0 + std::chrono::minutes(10 * i)));
+    }
+    EXPECT_FALSE(t.verdict(k2.credential));
+    auto p = P("carol");
+    for (int i = 0; i < 3; ++i) {
+        auto x = t.acquire(p, t0 + std::chrono::minutes(10 * i));
+        ASSERT_EQ(x.what, action::login);
+        ASSERT_TRUE(t.complete(p, x.attempt, unclear(), t0 + std::chrono::minutes(10 * i)));
+    }
+    EXPECT_FALSE(t.verdict(p.credential));
+    // A success in between starts the count again.
+    auto k3 = E("dave", "nvb", 1);
+    auto x = t.acquire(k3, t0);
+    ASSERT_TRUE(t.complete(k3, x.attempt, unclear(), t0));
+    login(t, k3, "tok", t0 + 2s);
+    ASSERT_TRUE(t.invalidate(k3, "tok", t0 + 3s));
+    x = t.acquire(k3, t0 + 5min);
+    ASSERT_EQ(x.what, action::login);
+    ASSERT_TRUE(t.complete(k3, x.attempt, unclear(), t0 + 5min));
+    EXPECT_FALSE(t.verdict(k3.credential));
+}
+
 TEST(SessionTable, InvalidateOnlyTheCurrentToken) {
     session_table t;
     const auto k = P("k");

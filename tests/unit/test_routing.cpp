@@ -380,10 +380,13 @@ const std::string login_script =
 struct answer_case {
     forward_plan plan;
     user_facts user;
+    bool relogin_allowed = true;
     answer_decision run(const answer_head& a, bool fresh = false, bool repeated = false, bool path = false,
                         const char* court = "azb") {
-        return shape_answer(a, answer_context{plan, C(court), *test_registry(), user, path, fresh, repeated,
-                                              unlinked_policy::warn, today_, now_});
+        answer_context ctx{plan, C(court), *test_registry(), user, path, fresh, repeated,
+                           unlinked_policy::warn, today_, now_};
+        ctx.relogin_allowed = relogin_allowed;
+        return shape_answer(a, ctx);
     }
 };
 
@@ -466,6 +469,19 @@ TEST(AnswerShape, LoggedOutFirstTimeLogsInAgainAndRepeats) {
     EXPECT_TRUE(s.drop_session);
     EXPECT_FALSE(s.relogin_and_repeat);
     EXPECT_FALSE(s.session_rejected);
+}
+
+TEST(AnswerShape, LoggedOutWithTheReloginBudgetSpentIsReportedWithoutALogin) {
+    auto c = linked_case();
+    c.relogin_allowed = false;
+    auto d = c.run(html(login_script));
+    EXPECT_TRUE(d.logged_out);
+    EXPECT_FALSE(d.drop_session) << "the session stays until the budget allows a new login";
+    EXPECT_FALSE(d.relogin_and_repeat);
+    EXPECT_EQ(d.session_rejected, true);
+    EXPECT_EQ(d.outcome, "session_rejected");
+    ASSERT_EQ(d.warnings.size(), 1u);
+    EXPECT_TRUE(d.warnings[0].starts_with("session_rejected; "));
 }
 
 TEST(AnswerShape, LoggedOutRightAfterAFreshLoginIsReportedNotLooped) {
