@@ -28,6 +28,7 @@
 #include "cli/ca_trust.hpp"
 #include "cli/secret_input.hpp"
 #include "config/settings.hpp"
+#include "core/process.hpp"
 #include "core/text.hpp"
 #include "policy/policy.hpp"
 #include "registry/registry.hpp"
@@ -816,6 +817,9 @@ std::string one_line(std::string_view what) {
 
 int main(int argc, char** argv) {
     using namespace courtroute::cli;
+    // Passwords arrive on stdin and the store key is in memory: keep them out of core files.
+    if (auto problem = courtroute::forbid_core_dumps(); !problem.empty())
+        std::cerr << "courtroute: warning: " << problem << "; a core dump could hold secrets\n";
     try {
         return run(argc, argv);
     } catch (const usage_error& e) {

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "config/settings.hpp"
+#include "core/process.hpp"
 #include "proxy/daemon.hpp"
 #include "status/check.hpp"
 
@@ -14,6 +15,9 @@ constexpr const char* usage = "usage: courtrouted [--config FILE] [--check]\n";
 } // namespace
 
 int main(int argc, char** argv) {
+    // Decrypted passwords and TOTP secrets live in this process: keep them out of core files.
+    if (auto problem = courtroute::forbid_core_dumps(); !problem.empty())
+        std::cerr << "courtrouted: warning: " << problem << "; a core dump could hold secrets\n";
     std::filesystem::path config = courtroute::default_config_path();
     bool explicit_config = false, check = false;
     for (int i = 1; i < argc; ++i) {

@@ -358,6 +358,19 @@ private:
         return user;
     }
 
+    /// Whether the credentials that opened this connection still name `user`: checked again
+    /// only when the directory changed since (a rotated token, a removed user, a reload).
+    bool still_authorized(const std::string& user, const snapshot& snap) {
+        if (auth_value_.empty()) return snap.cfg.anonymous_user == user;  // let in as the anonymous user
+        auto epoch = d_.users->epoch();
+        if (epoch == auth_epoch_) return true;
+        auto cred = routing::basic_credentials(auth_value_);
+        auto now = cred ? w_.users.user_for_token(cred->second) : std::nullopt;
+        if (!now || *now != user || cred->first != user) return false;
+        auth_epoch_ = epoch;
+        return true;
+    }
+
     // ------------------------------------------------------------------------------------------
     // CONNECT
 
@@ -427,6 +440,19 @@ private:
             auto snap = w_.config();
             auto& req = in.req;
             w_.users.refresh();  // the tunnel authenticated once; the store may have changed since
+            if (!still_authorized(user, *snap)) {
+                // The token that opened this tunnel was rotated, or the user removed: the
+                // tunnel ends here; the client reconnects with its new token.
+                log::event("tunnel_closed", {{"user", user}, {"host", host}, {"reason", "token no longer valid"}});
+                routing::refusal r;
+                r.status = 403;
+                r.outcome = "token_revoked";
+                r.text = "the token that opened this connection is no longer valid (rotated or removed); "
+                         "reconnect with the current token";
+                req.keep_alive(false);
+                co_await write_refusal(stream, req, r, "", "none");
+                co_return;
+            }
             const std::string host_value(req[http::field::host]);
             routing::request_line line{req.method_string(), req.target(), req.count(http::field::host), host_value};
             auto what = routing::classify_in_tunnel(line, host, *snap->reg);

@@ -535,9 +535,9 @@ class HostileCase(unittest.TestCase):
         m = re.match(rb"HTTP/1\.[01] (\d{3})", head)
         return s, (int(m.group(1)) if m else 0), head
 
-    def tunnel(self, d, court_host, authority=None, sni=None):
+    def tunnel(self, d, court_host, authority=None, sni=None, user="alice"):
         """An intercepted TLS tunnel to `court_host` (verified against the daemon's CA)."""
-        s, status, head = self.connect(d, authority or "%s:443" % court_host)
+        s, status, head = self.connect(d, authority or "%s:443" % court_host, user=user)
         if status != 200:
             s.close()
             self.fail("CONNECT %s answered %r" % (authority or court_host, head[:200]))
@@ -1133,6 +1133,39 @@ class ProxyAuthTest(HostileCase):
                 self.assertEqual(statuses(data), [401], name)
         self.assertEqual(self.sim_targets("bearer-junk"), [])
 
+
+    def test_rotated_token_closes_open_tunnels(self):
+        d = self.dm
+        if "rot" not in d.tokens:
+            d.tokens["rot"] = d.add_user("rot")
+            d.cli(["pacer", "set", "rot", "--login", "alice01"], stdin=PASSWORDS["alice01"] + "\n")
+        t = self.tunnel(d, host("azb"), user="rot")
+        try:
+            t.sendall(("GET /cgi-bin/iquery.pl?before-rotate HTTP/1.1\r\nHost: %s\r\n\r\n" % host("azb")).encode())
+            data, _ = read_raw(t, quiet=2, total=15)
+            self.assertEqual(statuses(data), [200])
+            r = d.cli(["user", "rotate", "rot"])
+            self.assertEqual(r.returncode, 0, WATCH.redact(r.stderr))
+            d.tokens["rot"] = r.stdout.strip().splitlines()[-1].strip()
+            WATCH.add_basic("user token", "rot", d.tokens["rot"])
+            t.sendall(("GET /cgi-bin/iquery.pl?after-rotate HTTP/1.1\r\nHost: %s\r\n\r\n" % host("azb")).encode())
+            data, closed = read_raw(t, quiet=2, total=15)
+            self.outputs.append(data)
+            self.assertEqual(statuses(data), [403])
+            self.assertIn(b"no longer valid", data)
+            self.assertTrue(closed, "the tunnel ends")
+        finally:
+            t.close()
+        self.assertEqual(self.sim_targets("after-rotate"), [])
+        # The new token opens a new tunnel.
+        t = self.tunnel(d, host("azb"), user="rot")
+        try:
+            t.sendall(("GET /cgi-bin/iquery.pl?new-token HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+                       % host("azb")).encode())
+            data, _ = read_raw(t, quiet=2, total=15)
+            self.assertEqual(statuses(data), [200])
+        finally:
+            t.close()
 
     def test_no_body_is_read_before_authentication(self):
         # A declared 4 MiB body and no token: refused at once, the body never waited for.

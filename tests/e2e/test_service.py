@@ -158,6 +158,10 @@ class UnitFileTest(unittest.TestCase):
         self.assertEqual(svc("NoNewPrivileges"), ["yes"])
         self.assertIn("@system-service", svc("SystemCallFilter"))
         self.assertEqual(svc("TimeoutStopSec"), ["15"])
+        # Secrets never in a core file; bounded descriptors and memory (issue 9.8).
+        self.assertEqual(svc("LimitCORE"), ["0"])
+        self.assertGreaterEqual(int(svc("LimitNOFILE")[0]), 2 * 4096 + 64)
+        self.assertTrue(svc("MemoryMax"), "MemoryMax is set")
         # STYLE 13: no secret in the environment or on the command line.
         self.assertEqual(svc("Environment") + svc("EnvironmentFile"), [])
         # The daemon must reach PACER and every court: outbound addresses stay open.
@@ -296,6 +300,10 @@ class NotifyProtocolTest(unittest.TestCase):
         self.assertEqual(ready["READY"], "1", self.log_tail())
         # The listener is up when READY=1 arrives: /healthz answers at once, no retry.
         self.assertEqual(healthz(self.port), (200, "ok"))
+        # The daemon turned core dumps off itself (it holds decrypted secrets).
+        with open("/proc/%d/limits" % self.proc.pid) as f:
+            core = [line.split() for line in f if line.startswith("Max core file size")][0]
+        self.assertEqual(core[4:6], ["0", "0"], core)
         self.assertIn("STATUS", ready)
         self.assertRegex(ready["STATUS"], r"\b%d courts\b" % self.expected_courts())
         self.assertEqual(len(repo_courts()), 205)

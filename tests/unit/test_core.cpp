@@ -1,5 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/process.hpp"
 #include "core/diagnostic.hpp"
 #include "core/log.hpp"
 #include "core/names.hpp"
@@ -121,4 +127,24 @@ TEST(Names, ClientCodesFollowPacersRule) {
     EXPECT_TRUE(valid_court_id("ohndad"));
     EXPECT_FALSE(valid_court_id("AZB"));
     EXPECT_FALSE(valid_court_id(std::string(17, 'a')));
+}
+
+TEST(Process, ForbidCoreDumpsMakesTheProcessNonDumpable) {
+    // In a child, so this test process keeps its own settings.
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        if (::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1) ::_exit(10);  // dumpable to begin with
+        if (!courtroute::forbid_core_dumps().empty()) ::_exit(11);
+        if (::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0) ::_exit(12);
+        rlimit core{};
+        if (::getrlimit(RLIMIT_CORE, &core) != 0 || core.rlim_cur != 0 || core.rlim_max != 0) ::_exit(13);
+        // Twice is fine (the systemd case: the limit is 0 already).
+        if (!courtroute::forbid_core_dumps().empty()) ::_exit(14);
+        ::_exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "10: not dumpable at start, 11/14: failed, 12: still dumpable, 13: core limit";
 }
