@@ -321,6 +321,8 @@ class HostileCourt:
             t.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\nContent-Length: 100000\r\n\r\n"
                       + b"%PDF-1.7\n" + b"x" * 991)
             return False
+        if path == "/close-silently":
+            return False  # read the request, answer nothing: as a keep-alive connection timing out
         if path == "/close-after-header":
             t.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\nContent-Length: 10\r\n\r\n")
             return False
@@ -1316,6 +1318,36 @@ class HostileUpstreamTest(HostileCase):
         rs, _, _ = self.ask("/ok", total=5)
         self.assertEqual(rs[0][0], 200)
         self.assertIn(b"hostile court page", rs[0][2])
+
+    def test_post_is_never_sent_twice(self):
+        # A reused upstream connection that ends without an answer: an idempotent request may be
+        # sent again on a new connection, a POST never (it may have reached the court: a
+        # duplicate filing is worse than an error).
+        sent = {}
+        for method, marker in (("POST", "post-once"), ("GET", "get-again")):
+            t = self.tunnel(self.dm, host(HOSTILE_ID))
+            try:
+                # /ok first, so that the next request goes out on a pooled, reused connection.
+                t.sendall(("GET /ok HTTP/1.1\r\nHost: %s\r\n\r\n" % host(HOSTILE_ID)).encode())
+                data, _ = read_response(t, total=10)
+                self.assertEqual(parse_responses(data)[0][0], 200)
+                body = "case=1"
+                t.sendall(("%s /close-silently?%s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded"
+                           "\r\nContent-Length: %d\r\n\r\n%s" % (method, marker, host(HOSTILE_ID),
+                                                               len(body) if method == "POST" else 0,
+                                                               body if method == "POST" else "")).encode())
+                data, _ = read_response(t, total=20)
+                self.outputs.append(data)
+            finally:
+                t.close()
+            rs = parse_responses(data)
+            self.assertEqual(rs[0][0], 502, "%s: %r" % (method, data[:200]))
+            time.sleep(0.2)
+            with HOSTILE.lock:
+                sent[method] = sum(1 for x in HOSTILE.targets if marker in x)
+        self.assertEqual(sent["POST"], 1, "the POST reached the court %d times" % sent["POST"])
+        self.assertEqual(sent["GET"], 2, "a GET is sent again once on a new connection")
+        print("stale upstream connection: POST sent %d time(s), GET %d" % (sent["POST"], sent["GET"]))
 
     def test_answers_that_must_become_502(self):
         for path in ("/nonhttp", "/truncated-text", "/close-after-header-text", "/big-header", "/cl-and-te",
