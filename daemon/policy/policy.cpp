@@ -50,6 +50,7 @@ user_facts load_user_facts(const store& db, const std::string& user) {
     for (auto& e : db.ecf_logins(user, secrets::sealed))
         f.ecf.emplace(e.court, ecf_facts{e.login, e.state, e.state_detail, e.revision});
     for (auto& l : db.links(user)) f.links.insert(l.court);
+    for (auto& o : db.observations(user)) f.observed.emplace(o.court, o);
     return f;
 }
 
@@ -126,7 +127,7 @@ void court_warnings(const court& c, const user_facts& u, day today, decision& d)
                                   c.id + " still answered 'not logged in' right after a fresh login; the page is "
                                          "returned as the court sent it: reload it, and if it persists log in once "
                                          "in a browser to check the account"));
-    if (u.runtime.link_mismatch.contains(c.id)) {
+    if (link_disagrees(c, u)) {
         bool linked = u.links.contains(c.id);
         d.warnings.push_back(make(warning_code::link_mismatch, u.user, c.id,
                                   linked ? c.id + " shows only the limited menu although a link is recorded: check the "
@@ -188,8 +189,16 @@ decision decide(const court& c, const user_facts& u, day today, unlinked_policy 
     return d;
 }
 
+bool link_disagrees(const court& c, const user_facts& u) {
+    auto o = u.observed.find(c.id);
+    if (o == u.observed.end() || !u.pacer) return false;
+    const bool linked = u.links.contains(c.id);
+    return o->second.filing_menus ? !linked && !u.pacer->shared : linked;
+}
+
 std::set<std::string> relevant_courts(const user_facts& u) {
     std::set<std::string> out(u.links.begin(), u.links.end());
+    for (auto& [court_id, _] : u.observed) out.insert(court_id);
     for (auto& [court_id, _] : u.ecf) out.insert(court_id);
     out.insert(u.runtime.courts_used.begin(), u.runtime.courts_used.end());
     return out;

@@ -76,7 +76,6 @@ struct ecf_facts {
 struct runtime_facts {
     std::string pacer_notice;               ///< PACER's notice on the last successful login
     std::set<std::string> session_rejected; ///< courts that refused a fresh session
-    std::set<std::string> link_mismatch;    ///< courts whose menus contradict the recorded link
     std::set<std::string> courts_used;      ///< courts the user sent traffic to
     std::optional<std::int64_t> pacer_expires_at; ///< unix seconds the live PACER session ends, if any
 };
@@ -87,6 +86,7 @@ struct user_facts {
     std::optional<pacer_facts> pacer;
     std::map<std::string, ecf_facts, std::less<>> ecf; ///< court id -> login
     std::set<std::string, std::less<>> links;          ///< court ids with a recorded link
+    std::map<std::string, link_observation, std::less<>> observed; ///< court id -> what it last showed
     runtime_facts runtime;
 };
 
@@ -103,6 +103,10 @@ struct decision {
 /// The routing table of CONTRACT §1 for one request of `user` to `c` on `today`.
 [[nodiscard]] decision decide(const court& c, const user_facts& user, day today, unlinked_policy unlinked,
                               std::int64_t now_unix);
+
+/// Whether what `c` last showed the user contradicts the recorded link: the filing menus with
+/// no link recorded (an individual account), or the limited menu with one recorded.
+[[nodiscard]] bool link_disagrees(const court& c, const user_facts& user);
 
 /// The courts a user's status covers: linked, with a stored CM/ECF login, or used since start.
 [[nodiscard]] std::set<std::string> relevant_courts(const user_facts& user);

@@ -636,8 +636,13 @@ private:
             const auto& rt = facts->runtime;
             if (shaped.session_rejected && *shaped.session_rejected != rt.session_rejected.contains(c.id))
                 d_.users->note_session_rejected(user, c.id, *shaped.session_rejected);
-            if (shaped.link_mismatch && *shaped.link_mismatch != rt.link_mismatch.contains(c.id))
-                d_.users->note_link_mismatch(user, c.id, *shaped.link_mismatch);
+            if (shaped.filing_menus) {
+                // Recorded when it changes, and refreshed once a day (status says when it was seen).
+                auto seen = facts->observed.find(c.id);
+                if (seen == facts->observed.end() || seen->second.filing_menus != *shaped.filing_menus ||
+                    now_unix - seen->second.observed_at > 86400)
+                    d_.users->note_observation(user, c.id, *shaped.filing_menus, now_unix, "page");
+            }
 
             http::response_header<> header = std::move(res.base());
             const std::string connection(header[http::field::connection]);

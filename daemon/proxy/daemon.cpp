@@ -129,6 +129,7 @@ std::string daemon::status_json(const std::optional<std::string>& only_user) {
     auto snap = config.current();
     report_input in;
     in.reg = snap->reg.get();
+    users->check_store();  // what the CLI just wrote counts (status is not on the hot path)
     in.users = users->all();
     if (only_user)
         std::erase_if(in.users, [&](const user_facts& u) { return u.user != *only_user; });

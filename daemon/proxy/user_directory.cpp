@@ -1,5 +1,7 @@
 #include "proxy/user_directory.hpp"
 
+#include "core/log.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -117,10 +119,19 @@ void user_directory::note_session_rejected(const std::string& user, const std::s
     });
 }
 
-void user_directory::note_link_mismatch(const std::string& user, const std::string& court, bool mismatch) {
-    update_runtime(user, [&](runtime_facts& rt) {
-        return mismatch ? rt.link_mismatch.insert(court).second : rt.link_mismatch.erase(court) > 0;
-    });
+void user_directory::note_observation(const std::string& user, const std::string& court, bool filing_menus,
+                                      std::int64_t now_unix, std::string_view source) {
+    std::lock_guard lock(mutex_);
+    try {
+        db_.record_observation(user, court, filing_menus, now_unix, source);
+    } catch (const store_error& e) {
+        // A user removed meanwhile, a busy store: what a page showed is not worth a failed request.
+        log::event("observation_not_recorded", {{"user", user}, {"court", court}, {"error", e.what()}});
+        return;
+    }
+    // Our own commit does not change data_version for our connection: drop the user's entry here.
+    cache_.erase(user);
+    epoch_.fetch_add(1, std::memory_order_release);
 }
 
 void user_directory::note_pacer_notice(const std::string& user, const std::string& notice) {

@@ -71,8 +71,10 @@ public:
     void note_court_used(const std::string& user, const std::string& court);
     /// `court` refused a fresh session (true) or served a page again (false).
     void note_session_rejected(const std::string& user, const std::string& court, bool rejected);
-    /// `court`'s menus contradict (true) or match (false) the recorded link.
-    void note_link_mismatch(const std::string& user, const std::string& court, bool mismatch);
+    /// A page of `court` showed the user the filing menus (true) or the limited menu (false):
+    /// recorded in the store, so status and the CLI see it, also after a restart.
+    void note_observation(const std::string& user, const std::string& court, bool filing_menus,
+                          std::int64_t now_unix, std::string_view source);
     /// PACER's notice on the user's last successful login (may be empty).
     void note_pacer_notice(const std::string& user, const std::string& notice);
 

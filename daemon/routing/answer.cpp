@@ -49,8 +49,14 @@ answer_decision shape_answer(const answer_head& a, const answer_context& ctx) {
         if (plan.via == route::pacer && a.body_complete && !a.body.empty() && ctx.user.pacer) {
             bool linked = ctx.user.links.contains(c.id);
             switch (auth::classify_menus(to_string(c.type), a.body)) {
-            case auth::menu_state::filing: d.link_mismatch = !linked && !ctx.user.pacer->shared; break;
-            case auth::menu_state::limited: d.link_mismatch = linked; break;
+            case auth::menu_state::filing:
+                d.filing_menus = true;
+                d.link_mismatch = !linked && !ctx.user.pacer->shared;
+                break;
+            case auth::menu_state::limited:
+                d.filing_menus = false;
+                d.link_mismatch = linked;
+                break;
             case auth::menu_state::unknown: break;
             }
         }
@@ -60,7 +66,9 @@ answer_decision shape_answer(const answer_head& a, const answer_context& ctx) {
     // Warnings as of now: recompute only when this answer changed a fact they depend on.
     const auto& rt = ctx.user.runtime;
     bool rejected_changes = d.session_rejected && *d.session_rejected != rt.session_rejected.contains(c.id);
-    bool mismatch_changes = d.link_mismatch && *d.link_mismatch != rt.link_mismatch.contains(c.id);
+    auto seen = ctx.user.observed.find(c.id);
+    bool mismatch_changes =
+        d.filing_menus && (seen == ctx.user.observed.end() || seen->second.filing_menus != *d.filing_menus);
     const std::vector<warning>* ws = &plan.warnings;
     std::vector<warning> recomputed;
     if (rejected_changes || mismatch_changes) {
@@ -69,10 +77,7 @@ answer_decision shape_answer(const answer_head& a, const answer_context& ctx) {
             if (*d.session_rejected) now.runtime.session_rejected.insert(c.id);
             else now.runtime.session_rejected.erase(c.id);
         }
-        if (d.link_mismatch) {
-            if (*d.link_mismatch) now.runtime.link_mismatch.insert(c.id);
-            else now.runtime.link_mismatch.erase(c.id);
-        }
+        if (d.filing_menus) now.observed[c.id] = link_observation{c.id, *d.filing_menus, ctx.now_unix, "page"};
         recomputed = decide(c, now, ctx.today, ctx.unlinked, ctx.now_unix).warnings;
         ws = &recomputed;
     }

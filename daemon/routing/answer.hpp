@@ -44,7 +44,8 @@ struct answer_decision {
     bool drop_session = false;        ///< invalidate the session that was sent: the next request logs in
     bool relogin_and_repeat = false;  ///< discard this answer, log in, send the request once more
     std::optional<bool> session_rejected; ///< set (true) or clear (false) the court's `session_rejected` fact
-    std::optional<bool> link_mismatch;    ///< set or clear the court's `link_mismatch` fact (menus vs recorded link)
+    std::optional<bool> filing_menus;     ///< a logged-in PACER page showed the filing menus (true) or the limited menu
+    std::optional<bool> link_mismatch;    ///< what it showed contradicts the recorded link (derived from `filing_menus`)
     std::optional<std::string> location;  ///< the Location to send instead (path mode)
     std::vector<std::string> warnings;    ///< `Courtroute-Warning` values, CR/LF-free
     std::string_view route_name;          ///< the `Courtroute-Route` value

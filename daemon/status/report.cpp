@@ -2,7 +2,23 @@
 
 #include <boost/json.hpp>
 
+#include <ctime>
+
 namespace courtroute {
+
+namespace {
+
+/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
+std::string iso_time(std::int64_t unix) {
+    std::time_t t = static_cast<std::time_t>(unix);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+} // namespace
 
 namespace json = boost::json;
 
@@ -52,6 +68,11 @@ json::object status_report(const report_input& in) {
             json::object row{{"court", c->id}, {"system", to_string(sys)}, {"route", to_string(d.via)}};
             if (sys == court_system::nextgen) {
                 row["linked"] = u.links.contains(c->id);
+                // What the court itself showed, when, and who looked (PROTOCOL.md §5).
+                if (auto o = u.observed.find(c->id); o != u.observed.end())
+                    row["observed"] = json::object{{"menus", o->second.filing_menus ? "filing" : "limited"},
+                                                   {"at", iso_time(o->second.observed_at)},
+                                                   {"source", o->second.source}};
             } else {
                 auto it = u.ecf.find(c->id);
                 row["credential"] = it == u.ecf.end() ? "none" : to_string(it->second.state);
@@ -97,6 +118,9 @@ std::string status_table(const json::object& doc) {
             auto& c = cv.as_object();
             std::string extra = c.contains("linked") ? (c.at("linked").as_bool() ? "linked" : "not linked")
                                                      : "credential " + str(c.at("credential"));
+            if (auto* o = c.if_contains("observed"); o && o->is_object())
+                extra += "; court showed " + str(o->as_object().at("menus")) + " menus " +
+                         str(o->as_object().at("at")).substr(0, 10);
             std::snprintf(line, sizeof line, "  %-10s %-8s %-7s %s\n", str(c.at("court")).c_str(),
                           str(c.at("system")).c_str(), str(c.at("route")).c_str(), extra.c_str());
             out += line;

@@ -73,6 +73,20 @@ INSERT INTO counters (name, value) VALUES ('revision', 1);
 PRAGMA user_version = 2;
 )sql";
 
+// Version 3: what a court showed (PROTOCOL.md §5): the filing menus (the account is linked
+// there) or the limited menu, when, and whether a proxied page or `courtroute verify` saw it.
+constexpr std::string_view schema_v2_to_v3 = R"sql(
+CREATE TABLE link_observations (
+    user         TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    court        TEXT NOT NULL,
+    filing_menus INTEGER NOT NULL,
+    observed_at  INTEGER NOT NULL,
+    source       TEXT NOT NULL,
+    PRIMARY KEY (user, court)
+);
+PRAGMA user_version = 3;
+)sql";
+
 constexpr int busy_timeout_ms = 5000;
 
 void check_user_name(std::string_view name) {
@@ -250,6 +264,10 @@ void store::migrate() {
     if (v == 1) {
         db_->exec(std::string(schema_v1_to_v2));
         v = 2;
+    }
+    if (v == 2) {
+        db_->exec(std::string(schema_v2_to_v3));
+        v = 3;
     }
     tx.commit();
 }
@@ -577,6 +595,42 @@ std::vector<link_info> store::links(const std::string& user) const {
         SQLite::Statement st(*db_, "SELECT court, linked_at FROM links WHERE user = ? ORDER BY court");
         st.bind(1, user);
         while (st.executeStep()) out.push_back({user, st.getColumn(0).getString(), st.getColumn(1).getInt64()});
+        return out;
+    });
+}
+
+void store::record_observation(const std::string& user, const std::string& court, bool filing_menus,
+                               std::int64_t observed_at, std::string_view source) {
+    check_user_name(user);
+    check_court(court);
+    guarded(file_, [&] {
+        SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+        require_user(*db_, user);
+        SQLite::Statement up(*db_,
+                             "INSERT INTO link_observations (user, court, filing_menus, observed_at, source) "
+                             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (user, court) DO UPDATE SET "
+                             "filing_menus = excluded.filing_menus, observed_at = excluded.observed_at, "
+                             "source = excluded.source");
+        up.bind(1, user);
+        up.bind(2, court);
+        up.bind(3, filing_menus ? 1 : 0);
+        up.bind(4, observed_at);
+        up.bind(5, std::string(source));
+        up.exec();
+        tx.commit();
+    });
+}
+
+std::vector<link_observation> store::observations(const std::string& user) const {
+    check_user_name(user);
+    return guarded(file_, [&] {
+        std::vector<link_observation> out;
+        SQLite::Statement st(*db_, "SELECT court, filing_menus, observed_at, source FROM link_observations "
+                                   "WHERE user = ? ORDER BY court");
+        st.bind(1, user);
+        while (st.executeStep())
+            out.push_back({st.getColumn(0).getString(), st.getColumn(1).getInt() != 0, st.getColumn(2).getInt64(),
+                           st.getColumn(3).getString()});
         return out;
     });
 }

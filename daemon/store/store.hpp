@@ -79,10 +79,18 @@ struct link_info {
     std::int64_t linked_at = 0; ///< unix seconds
 };
 
+/// What a NextGen court last showed a user's PACER session (PROTOCOL.md §5).
+struct link_observation {
+    std::string court;
+    bool filing_menus = false;   ///< the filing menus (linked there); false: the limited menu
+    std::int64_t observed_at = 0; ///< unix seconds
+    std::string source;          ///< "page" (a proxied page) or "verify" (courtroute verify)
+};
+
 class store {
 public:
     /// The schema version this build writes; older databases are migrated on open.
-    static constexpr int schema_version = 2;
+    static constexpr int schema_version = 3;
 
     /// Opens (creating if needed) the database at `db_file` and migrates it. `":memory:"` works.
     store(const std::string& db_file, secret_box box);
@@ -135,6 +143,12 @@ public:
     bool remove_link(const std::string& user, const std::string& court);
     [[nodiscard]] bool linked(const std::string& user, const std::string& court) const;
     [[nodiscard]] std::vector<link_info> links(const std::string& user) const;
+
+    // --- what the courts showed ---
+    /// Records (replaces) what `court` showed `user` at `observed_at`, seen by `source`.
+    void record_observation(const std::string& user, const std::string& court, bool filing_menus,
+                            std::int64_t observed_at, std::string_view source);
+    [[nodiscard]] std::vector<link_observation> observations(const std::string& user) const;
 
     /// Changes whenever another connection commits (SQLite `PRAGMA data_version`): lets the
     /// daemon notice CLI edits cheaply.

@@ -43,6 +43,7 @@ SIM_COURTS = {
     "stale": dict(type="bankruptcy"),
     "lka": dict(type="bankruptcy"),
     "lkb": dict(type="district"),
+    "lkc": dict(type="district"),
     "nvb": dict(type="bankruptcy", system="legacy"),
     "gub": dict(type="bankruptcy", system="legacy"),
     "lgx": dict(type="district", system="legacy"),
@@ -908,6 +909,36 @@ class LoginTest(unittest.TestCase):
         if in_header:
             self.assertIn("courtroute link %s lkb" % user, warnings_of(r)["link_mismatch"])
 
+
+    def test_observed_menus_are_recorded_shown_and_kept(self):
+        user, token = self.user()
+        login, pw = self.pacer_account()
+        self.pacer_set(user, login, pw)
+        s = self.client(user, token)
+        # Not linked at the court yet: the limited menu, consistent with no recorded link.
+        r = self.get(s, "lkc", "/cgi-bin/DktRpt.pl")
+        self.assertEqual(r.status_code, 200)
+        self.assertNotIn("link_mismatch", warnings_of(r))
+        court = {c["court"]: c for c in self.status_user(self.status(), user)["courts"]}["lkc"]
+        self.assertEqual(court["linked"], False)
+        self.assertEqual(court["observed"]["menus"], "limited")
+        self.assertEqual(court["observed"]["source"], "page")
+        self.assertRegex(court["observed"]["at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        # The attorney links at the court: the next page shows the filing menus, recorded at once.
+        self.sim.link("lkc", login)
+        r = self.get(s, "lkc", "/cgi-bin/DktRpt.pl?again")
+        self.assertEqual(r.status_code, 200)
+        self.assertIn("link_mismatch", warnings_of(r), "filing menus, no link recorded: said on this answer")
+        st = self.status()
+        court = {c["court"]: c for c in self.status_user(st, user)["courts"]}["lkc"]
+        self.assertEqual(court["observed"]["menus"], "filing")
+        self.assertIn("link_mismatch", self.status_warnings(st, user, "lkc"))
+        # The CLI reads it from the store, daemon or not.
+        r = self.cli(self.d, ["status", "--user", user])
+        self.assertIn("court showed filing menus", r.stdout)
+        # Recording the link ends the mismatch.
+        self.cli(self.d, ["link", user, "lkc"])
+        self.assertNotIn("link_mismatch", self.status_warnings(self.status(), user, "lkc"))
 
 if __name__ == "__main__":
     unittest.main()

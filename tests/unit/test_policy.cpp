@@ -181,12 +181,41 @@ TEST(Warnings, RuntimeFactsBecomeWarnings) {
     u.links.insert("azb");
     u.runtime.pacer_notice = "Your password expires in 10 days.";
     u.runtime.session_rejected.insert("azb");
-    u.runtime.link_mismatch.insert("azb");
+    u.observed["azb"] = link_observation{"azb", false, now_ - 60, "page"};  // the limited menu
     auto d = decide(c, u, today_, unlinked_policy::warn, now_);
     EXPECT_TRUE(has(d.warnings, warning_code::pacer_notice));
     EXPECT_TRUE(has(d.warnings, warning_code::session_rejected));
     EXPECT_TRUE(has(d.warnings, warning_code::link_mismatch));
     for (auto& w : d.warnings) EXPECT_EQ(w.header_value().find('\n'), std::string::npos);
+}
+
+TEST(Warnings, LinkMismatchInEitherDirection) {
+    auto c = make_court("azb", court_system::nextgen);
+    struct row {
+        bool linked, shared;
+        std::optional<bool> filing;  // what the court showed; none: never observed
+        bool mismatch;
+    };
+    const row rows[] = {
+        {true, false, true, false},           // linked and the filing menus: as recorded
+        {true, false, false, true},           // recorded, but only the limited menu shows
+        {false, false, true, true},           // the filing menus, but no link recorded
+        {false, false, false, false},         // not linked, limited menu: consistent (unlinked_nextgen says it)
+        {false, true, true, false},           // a shared account is not expected to be linked
+        {true, false, std::nullopt, false},   // never observed: nothing to contradict
+    };
+    for (const auto& r : rows) {
+        auto u = alice_with_pacer();
+        u.pacer->shared = r.shared;
+        if (r.linked) u.links.insert("azb");
+        if (r.filing) u.observed["azb"] = link_observation{"azb", *r.filing, now_ - 60, "verify"};
+        SCOPED_TRACE(testing::Message() << "linked=" << r.linked << " shared=" << r.shared
+                                        << " filing=" << (r.filing ? int(*r.filing) : -1));
+        EXPECT_EQ(link_disagrees(c, u), r.mismatch);
+        EXPECT_EQ(has(decide(c, u, today_, unlinked_policy::warn, now_).warnings, warning_code::link_mismatch),
+                  r.mismatch);
+        EXPECT_EQ(relevant_courts(u).contains("azb"), r.linked || r.filing.has_value());
+    }
 }
 
 TEST(Warnings, HeaderValueNeverCarriesControlCharacters) {

@@ -574,10 +574,32 @@ TEST(StoreMigration, V1DatabaseIsUpgradedWithDataPreserved) {
     {
         SQLite::Database db(file);
         EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), store::schema_version);
-        EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 2);
+        EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 3);
     }
     store again(file, box); // already current: opens without migrating again
     EXPECT_TRUE(again.has_user("bob"));
+}
+
+TEST(StoreObservations, RecordReplaceAndCascade) {
+    temp_dir tmp;
+    store s((tmp.path() / "obs.db").string(), secret_box{key_of(1)});
+    (void)s.add_user("alice");
+    EXPECT_TRUE(s.observations("alice").empty());
+    s.record_observation("alice", "azb", false, 1700000000, "page");
+    s.record_observation("alice", "cacb", true, 1700000050, "verify");
+    s.record_observation("alice", "azb", true, 1700000100, "verify");  // replaces
+    auto o = s.observations("alice");
+    ASSERT_EQ(o.size(), 2u);
+    EXPECT_EQ(o[0].court, "azb");
+    EXPECT_TRUE(o[0].filing_menus);
+    EXPECT_EQ(o[0].observed_at, 1700000100);
+    EXPECT_EQ(o[0].source, "verify");
+    EXPECT_EQ(o[1].court, "cacb");
+    expect_store_error([&] { s.record_observation("nobody", "azb", true, 1, "page"); }, "nobody");
+    expect_store_error([&] { s.record_observation("alice", "AZB;", true, 1, "page"); }, "court");
+    s.remove_user("alice");
+    (void)s.add_user("alice");
+    EXPECT_TRUE(s.observations("alice").empty()) << "removing a user removes what was observed for them";
 }
 
 TEST(StoreMigration, FreshDatabaseIsCurrent) {
@@ -595,7 +617,7 @@ TEST(StoreMigration, NewerVersionRefused) {
     { store s(file, secret_box{key_of(1)}); }
     {
         SQLite::Database db(file, SQLite::OPEN_READWRITE);
-        db.exec("PRAGMA user_version = 3");
+        db.exec("PRAGMA user_version = " + std::to_string(store::schema_version + 1));
     }
     expect_store_error([&] { store s(file, secret_box{key_of(1)}); }, file);
     expect_store_error([&] { store s(file, secret_box{key_of(1)}); }, "newer");
