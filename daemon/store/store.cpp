@@ -73,8 +73,6 @@ INSERT INTO counters (name, value) VALUES ('revision', 1);
 PRAGMA user_version = 2;
 )sql";
 
-constexpr int busy_timeout_ms = 5000;
-
 void check_user_name(std::string_view name) {
     if (!valid_user_name(name))
         throw store_error("invalid user name " + quote(name) +
@@ -215,7 +213,7 @@ std::string_view store::schema_v1_sql() { return schema_v1; }
 store::store(const std::string& db_file, secret_box box) : file_(db_file), box_(box) {
     guarded(file_, [&] {
         db_ = std::make_unique<SQLite::Database>(db_file, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE,
-                                                 busy_timeout_ms);
+                                                 static_cast<int>(busy_timeout.count()));
         // WAL lets the daemon read while the CLI writes; the busy timeout (set above, before
         // anything touches the file) makes writers queue instead of failing with SQLITE_BUSY.
         db_->exec("PRAGMA journal_mode = WAL");
@@ -579,6 +577,10 @@ std::vector<link_info> store::links(const std::string& user) const {
         while (st.executeStep()) out.push_back({user, st.getColumn(0).getString(), st.getColumn(1).getInt64()});
         return out;
     });
+}
+
+void store::set_busy_timeout(std::chrono::milliseconds wait) {
+    guarded(file_, [&] { db_->setBusyTimeout(static_cast<int>(wait.count())); });
 }
 
 std::int64_t store::data_version() const {
