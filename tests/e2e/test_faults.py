@@ -544,8 +544,8 @@ class UpstreamFaultTest(FaultCase):
         SIM.court_fault.pop("cod", None)
         print("upstream 5xx: %d requests, %d relayed as the court's own 500/503" % (n, relayed))
 
-        # Slow: the court stalls 2 s, then answers; others are served meanwhile.
-        SIM.court_slow_seconds = 2.0
+        # Slow: the court stalls 3 s, then answers; others are served meanwhile.
+        SIM.court_slow_seconds = 3.0
         SIM.court_fault["nhb"] = "slow"
         self.addCleanup(SIM.court_fault.pop, "nhb", None)
         slow = {}
@@ -569,8 +569,8 @@ class UpstreamFaultTest(FaultCase):
         th2.join()
         SIM.court_fault.pop("nhb", None)
         self.assertEqual(slow["r"].status_code, 200)
-        self.assertLess(worst, 1.0, "requests to other courts waited for the slow one")
-        print("upstream slow (2 s): answered 200 after %.1f s; %d other requests served meanwhile, "
+        self.assertLess(worst, 1.5, "requests to other courts waited for the slow one")
+        print("upstream slow (3 s): answered 200 after %.1f s; %d other requests served meanwhile, "
               "slowest %.0f ms" % (slow["s"], served, worst * 1000))
 
         # PACER down: 50 requests over ~3 s from a user without a session. Back-off, no storm.
@@ -715,7 +715,9 @@ def loadgen_binary():
 class LoadTest(FaultCase):
     """One nginx upstream (as bench/bench.py sets it up), one daemon, bench/loadgen as the client."""
 
-    TOTAL = int(os.environ.get("COURTROUTE_FAULTS_LOAD_REQUESTS", "100000"))
+    # Under AddressSanitizer the daemon is several times slower and its memory is not measured:
+    # a fifth of the load keeps the error count honest within the ctest timeout.
+    TOTAL = int(os.environ.get("COURTROUTE_FAULTS_LOAD_REQUESTS", "20000" if harness.SANITIZED else "100000"))
     CONNS = 200
     ABANDONED = int(os.environ.get("COURTROUTE_FAULTS_ABANDONED", "10000"))
 
