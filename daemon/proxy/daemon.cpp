@@ -108,6 +108,7 @@ int daemon::run() {
                 t.expires_after(1s);
                 co_await t.async_wait(use_tuple);
                 users->check_store();
+                users->retry_marks();
                 if (tick % 60 == 0) logins.prune();
             }
         },

@@ -6,9 +6,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/log.hpp"
 #include "store/crypto.hpp"
 
 namespace courtroute::proxy {
+
+namespace {
+/// The longest a worker waits for another process's write lock when it records a refused login.
+constexpr std::chrono::milliseconds mark_wait{50};
+} // namespace
 
 user_directory::user_directory(store& db, std::filesystem::path db_file)
     : db_(db), wal_path_(db_file.string() + "-wal"), data_version_(db.data_version()) {
@@ -76,6 +82,19 @@ const user_directory::facts_ptr& user_directory::view::facts(const std::string& 
 user_directory::facts_ptr user_directory::load(const std::string& user) {
     if (auto hit = cache_.find(user); hit != cache_.end()) return hit->second;
     auto f = std::make_shared<user_facts>(load_user_facts(db_, user));
+    // Marks not yet in the store are facts all the same.
+    for (const auto& [c, m] : pending_) {
+        if (c.user != user) continue;
+        if (c.kind == auth::session_kind::pacer) {
+            if (f->pacer && f->pacer->revision == c.revision) {
+                f->pacer->state = m.state;
+                f->pacer->state_detail = m.detail;
+            }
+        } else if (auto e = f->ecf.find(c.court); e != f->ecf.end() && e->second.revision == c.revision) {
+            e->second.state = m.state;
+            e->second.state_detail = m.detail;
+        }
+    }
     if (auto rt = runtime_.find(user); rt != runtime_.end()) f->runtime = rt->second;
     facts_ptr out = std::move(f);
     cache_.emplace(user, out);
@@ -157,13 +176,50 @@ std::optional<ecf_login> user_directory::open_ecf(const std::string& user, const
     return e;
 }
 
+bool user_directory::write_mark(const auth::credential_id& c, credential_state state, const std::string& detail,
+                                std::chrono::milliseconds wait, std::string* error) {
+    try {
+        db_.set_busy_timeout(wait);
+        if (c.kind == auth::session_kind::pacer) db_.mark_pacer(c.user, c.revision, state, detail);
+        else db_.mark_ecf(c.user, c.court, c.revision, state, detail);
+        db_.set_busy_timeout(store::busy_timeout);
+        return true;
+    } catch (const std::exception& e) {
+        if (error) *error = e.what();
+        try {
+            db_.set_busy_timeout(store::busy_timeout);
+        } catch (const std::exception&) {
+        }
+        return false;
+    }
+}
+
 void user_directory::mark(const auth::credential_id& c, credential_state state, const std::string& detail) {
     std::lock_guard lock(mutex_);
-    if (c.kind == auth::session_kind::pacer) db_.mark_pacer(c.user, c.revision, state, detail);
-    else db_.mark_ecf(c.user, c.court, c.revision, state, detail);
+    std::string error;
+    if (write_mark(c, state, detail, mark_wait, &error)) {
+        pending_.erase(c);
+    } else {
+        pending_[c] = pending_mark{state, detail};
+        log::event("store_write_deferred", {{"user", c.user}, {"kind", auth::to_string(c.kind)}, {"court", c.court},
+                                            {"state", std::string(to_string(state))}, {"error", error}});
+    }
     // Our own commit does not change data_version for our connection: drop the user's entry here.
     cache_.erase(c.user);
     epoch_.fetch_add(1, std::memory_order_release);
+}
+
+void user_directory::retry_marks() {
+    std::lock_guard lock(mutex_);
+    for (auto it = pending_.begin(); it != pending_.end();) {
+        // No wait at all: the timer comes back in a second, and worker 0 runs it.
+        if (!write_mark(it->first, it->second.state, it->second.detail, std::chrono::milliseconds(0), nullptr)) break;
+        log::event("store_write_done", {{"user", it->first.user}, {"kind", auth::to_string(it->first.kind)},
+                                        {"court", it->first.court}, {"state", std::string(to_string(it->second.state))}});
+        cache_.erase(it->first.user);
+        epoch_.fetch_add(1, std::memory_order_release);
+        it = pending_.erase(it);
+    }
 }
 
 bool user_directory::current(const auth::credential_id& c) {

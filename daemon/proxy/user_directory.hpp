@@ -4,6 +4,7 @@
 /// each worker reads through its own `view`, which takes no lock until something changed.
 /// Secrets are opened only when a login needs them.
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -83,8 +84,14 @@ public:
     std::optional<pacer_login> open_pacer(const std::string& user, std::int64_t revision);
     /// The user's CM/ECF login at `court` with its password opened, if it is still at `revision`.
     std::optional<ecf_login> open_ecf(const std::string& user, const std::string& court, std::int64_t revision);
-    /// Records a refused login on the credential (only if it is still at that revision).
+    /// Records a refused login on the credential (only if it is still at that revision). Never
+    /// waits long for the store: a worker thread calls it, and every connection of that worker
+    /// would stall. When another process holds the store's write lock (the CLI, a backup, an
+    /// administrator's sqlite3) the mark is kept here, shown by status, and written by
+    /// retry_marks(); the login service already refuses the credential from memory.
     void mark(const auth::credential_id& credential, credential_state state, const std::string& detail);
+    /// Writes marks that mark() could not; the housekeeping timer calls it every second.
+    void retry_marks();
     /// True when the credential is still stored at that revision.
     bool current(const auth::credential_id& credential);
 
@@ -96,6 +103,10 @@ public:
 
 private:
     facts_ptr load(const std::string& user);   // requires mutex_
+    /// Writes one mark, waiting at most `wait` for another connection's lock; false when the
+    /// store stayed locked (or failed). Requires mutex_.
+    bool write_mark(const auth::credential_id& c, credential_state state, const std::string& detail,
+                    std::chrono::milliseconds wait, std::string* error);
     void changed(const std::string& user);     // requires mutex_: rebuild one user's entry
     template <class F>
     void update_runtime(const std::string& user, F&& change);
@@ -107,6 +118,11 @@ private:
     std::int64_t data_version_ = -1;
     std::map<std::string, runtime_facts, std::less<>> runtime_;
     std::map<std::string, facts_ptr, std::less<>> cache_;
+    struct pending_mark {
+        credential_state state = credential_state::failed;
+        std::string detail;
+    };
+    std::map<auth::credential_id, pending_mark> pending_; ///< marks the store has not taken yet
     std::atomic<std::uint64_t> epoch_{1};
 };
 

@@ -87,8 +87,6 @@ CREATE TABLE link_observations (
 PRAGMA user_version = 3;
 )sql";
 
-constexpr int busy_timeout_ms = 5000;
-
 void check_user_name(std::string_view name) {
     if (!valid_user_name(name))
         throw store_error("invalid user name " + quote(name) +
@@ -229,7 +227,7 @@ std::string_view store::schema_v1_sql() { return schema_v1; }
 store::store(const std::string& db_file, secret_box box) : file_(db_file), box_(box) {
     guarded(file_, [&] {
         db_ = std::make_unique<SQLite::Database>(db_file, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE,
-                                                 busy_timeout_ms);
+                                                 static_cast<int>(busy_timeout.count()));
         // WAL lets the daemon read while the CLI writes; the busy timeout (set above, before
         // anything touches the file) makes writers queue instead of failing with SQLITE_BUSY.
         db_->exec("PRAGMA journal_mode = WAL");
@@ -633,6 +631,10 @@ std::vector<link_observation> store::observations(const std::string& user) const
                            st.getColumn(3).getString()});
         return out;
     });
+}
+
+void store::set_busy_timeout(std::chrono::milliseconds wait) {
+    guarded(file_, [&] { db_->setBusyTimeout(static_cast<int>(wait.count())); });
 }
 
 std::int64_t store::data_version() const {

@@ -3,6 +3,7 @@
 /// CM/ECF logins per court, recorded links. Passwords and TOTP secrets are sealed with
 /// `secret_box`; nothing secret is ever bound to SQL in clear. Safe to use from several
 /// processes at once (WAL, busy timeout): the CLI writes while the daemon reads.
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -91,6 +92,8 @@ class store {
 public:
     /// The schema version this build writes; older databases are migrated on open.
     static constexpr int schema_version = 3;
+    /// How long a statement waits for another connection's lock by default (writers queue).
+    static constexpr std::chrono::milliseconds busy_timeout{5000};
 
     /// Opens (creating if needed) the database at `db_file` and migrates it. `":memory:"` works.
     store(const std::string& db_file, secret_box box);
@@ -153,6 +156,9 @@ public:
     /// Changes whenever another connection commits (SQLite `PRAGMA data_version`): lets the
     /// daemon notice CLI edits cheaply.
     [[nodiscard]] std::int64_t data_version() const;
+    /// How long statements wait for another connection's write lock before failing with
+    /// "database is locked" (`busy_timeout` unless changed).
+    void set_busy_timeout(std::chrono::milliseconds wait);
 
 private:
     /// Runs `sql` (a DELETE with user and court parameters) in its own transaction; true when a row went.

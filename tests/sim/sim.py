@@ -413,7 +413,8 @@ class Simulator:
         self.session_idle_timeout = None   # seconds; None = no idle limit
         self.logged_out_shape = {}         # court id -> "html" | "meta" | "redirect" | "xml"
         self.stale_logged_out = {}         # court id -> True (always) or N (the next N requests)
-        self.court_fault = {}              # court id -> "500" (digits) | "slow" | "close"
+        self.court_fault = {}              # court id -> "500" (digits) | "slow" | "close" |
+                                           # "truncate" (a 200 whose body stops halfway, then close)
         self.court_slow_seconds = 20.0
         self.court_sets_session_cookie = False  # NextGen pages re-send Set-Cookie NextGenCSO=...
         self.enforce_client_code = False   # True: a session opened with a client code needs the
@@ -772,6 +773,22 @@ class Simulator:
             return False
         if kind == "close":
             h.close_connection = True
+            raise _Drop()
+        if kind == "truncate":
+            # A server that dies mid-answer: the header promises 256 KiB (Content-Length), half
+            # of it arrives, then the connection ends.
+            body = b"".join(download_chunks(256 << 10))
+            h.close_connection = True
+            h._sent = 200
+            if h._record is not None:
+                h._record.status = 200
+            h.send_response(200)
+            h.send_header("Content-Type", "application/pdf")
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            if h.command != "HEAD":
+                h.wfile.write(body[:len(body) // 2])
+                h.wfile.flush()
             raise _Drop()
         if kind == "html":
             h.send(200, "<html><head><title>Maintenance</title></head><body>"
