@@ -63,9 +63,14 @@ commands:
                            line 2 with --totp: the base32 TOTP secret
   ecf set USER COURT --login LOGIN
                            store USER's court-issued CM/ECF login at COURT; stdin: the password
-  link USER COURT          record that USER linked the CM/ECF account at NextGen COURT to the
-                           PACER account (deletes the court's stored CM/ECF login)
+  link USER COURT [--verify]
+                           record that USER linked the CM/ECF account at NextGen COURT to the
+                           PACER account (deletes the court's stored CM/ECF login); with
+                           --verify only when the court shows the filing menus
   unlink USER COURT        delete a recorded link
+  verify USER [COURT...]   ask each NextGen court (through the running daemon and USER's PACER
+                           session) whether it shows the filing menus: linked or not, what it
+                           showed, and the next step; without COURT the courts USER uses
   status [--json] [--user USER]
                            routes and warnings, as a table or as the JSON of /status
   courts [--system nextgen|legacy] [--type district|bankruptcy|appellate|other]
@@ -482,14 +487,95 @@ int cmd_ecf(context& ctx, std::span<const std::string> args) {
     return 0;
 }
 
+/// One court's verdict from the running daemon (POST /verify on the admin socket).
+struct court_verdict {
+    std::string court, verdict, saw, next_step;
+    bool error = true;
+};
+
+court_verdict ask_daemon_to_verify(context& ctx, const std::string& user, const std::string& court_id) {
+    const auto socket = ctx.config().admin_socket();
+    auto got = cli::admin_request(socket, "POST", "/verify?user=" + user + "&court=" + court_id,
+                                  std::chrono::seconds(120));
+    if (!got)
+        throw failure("verifying asks the court through the running daemon, and none answers on " + socket.string() +
+                          ": start it (systemctl start courtroute, or courtrouted --config FILE)",
+                      ctx.store_where());
+    boost::system::error_code ec;
+    auto doc = boost::json::parse(got->second, ec);
+    if (ec || !doc.is_object() || got->first != 200)
+        throw failure("the daemon could not verify " + court_id + " (HTTP " + std::to_string(got->first) + ")",
+                      socket.string());
+    auto& o = doc.as_object();
+    auto text = [&](const char* k) {
+        auto* v = o.if_contains(k);
+        return v && v->is_string() ? std::string(v->as_string()) : std::string();
+    };
+    court_verdict v{text("court"), text("verdict"), text("saw"), text("next_step"), true};
+    if (auto* e = o.if_contains("error"); e && e->is_bool()) v.error = e->as_bool();
+    return v;
+}
+
+void print_verdict(const court_verdict& v) {
+    std::printf("%-8s %-11s the court showed %s\n", v.court.c_str(), v.verdict.c_str(), v.saw.c_str());
+    std::printf("%-8s %-11s next: %s\n", "", "", v.next_step.c_str());
+}
+
+int cmd_verify(context& ctx, std::span<const std::string> args) {
+    if (args.empty()) throw usage_error("'verify' needs USER");
+    for (const auto& a : args)
+        if (a.size() > 1 && a[0] == '-') throw usage_error("unknown option '" + a.substr(0, a.find('=')) + "' for 'verify'");
+    const std::string& user = args[0];
+    ctx.require_user(user);
+    std::vector<std::string> courts;
+    for (std::size_t i = 1; i < args.size(); ++i) courts.push_back(ctx.find_court(args[i]).id);
+    if (courts.empty()) {
+        // The user's NextGen courts as the daemon sees them: linked, observed, or used.
+        auto live = cli::fetch_daemon_status(ctx.config().admin_socket(), std::chrono::milliseconds(3000));
+        if (!live)
+            throw failure("verifying asks the court through the running daemon, and none answers on " +
+                              ctx.config().admin_socket().string() +
+                              ": start it (systemctl start courtroute, or courtrouted --config FILE)",
+                          ctx.store_where());
+        for (auto& u : live->at("users").as_array())
+            if (u.as_object().at("user").as_string() == user)
+                for (auto& c : u.as_object().at("courts").as_array())
+                    if (c.as_object().at("system").as_string() == "nextgen")
+                        courts.emplace_back(c.as_object().at("court").as_string());
+        if (courts.empty()) {
+            std::cout << user << " has used no NextGen court yet; each one needs the one-time link of the CM/ECF "
+                      << "account to the PACER account. Name the courts to check: courtroute verify " << user
+                      << " COURT...\n";
+            return 1;
+        }
+    }
+    int failed = 0;
+    for (const auto& id : courts) {
+        auto v = ask_daemon_to_verify(ctx, user, id);
+        print_verdict(v);
+        if (v.error) ++failed;
+    }
+    return failed ? 1 : 0;
+}
+
 int cmd_link(context& ctx, std::span<const std::string> args) {
-    const auto a = parse_args(args, "link", {}, {}, {"USER", "COURT"});
+    const auto a = parse_args(args, "link", {}, {"--verify"}, {"USER", "COURT"});
     const std::string& user = a.positional[0];
     const court& c = ctx.find_court(a.positional[1]);
     ctx.require_user(user);
     auto& db = ctx.db();
     const auto facts = load_user_facts(db, user);
     if (auto why = link_refusal(c, facts, today())) throw failure(*why, ctx.store_where());
+    if (a.flag("--verify")) {
+        // Recorded only when the court confirms it: its filing menus show.
+        auto v = ask_daemon_to_verify(ctx, user, c.id);
+        if (v.verdict != "linked") {
+            print_verdict(v);
+            throw failure("not recorded: " + c.id + " does not show " + user + "'s filing menus",
+                          ctx.store_where());
+        }
+        std::cout << c.id << " shows the filing menus: the link is confirmed\n";
+    }
     auto old = facts.ecf.find(c.id);
     db.record_link(user, c.id);
     std::cout << "recorded link for " << user << " at " << c.id << '\n';
@@ -788,6 +874,7 @@ int run(int argc, char** argv) {
         if (command == "ecf") return cmd_ecf(ctx, rest);
         if (command == "link") return cmd_link(ctx, rest);
         if (command == "unlink") return cmd_unlink(ctx, rest);
+        if (command == "verify") return cmd_verify(ctx, rest);
         if (command == "status") return cmd_status(ctx, rest);
         if (command == "courts") return cmd_courts(ctx, rest);
         if (command == "ca") return cmd_ca(ctx, rest);

@@ -31,8 +31,9 @@ bool wait_for(int fd, short events, std::chrono::steady_clock::time_point deadli
 
 } // namespace
 
-std::optional<boost::json::object> fetch_daemon_status(const std::filesystem::path& socket_path,
-                                                       std::chrono::milliseconds timeout) {
+std::optional<std::pair<int, std::string>> admin_request(const std::filesystem::path& socket_path,
+                                                         std::string_view method, std::string_view target,
+                                                         std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -45,7 +46,8 @@ std::optional<boost::json::object> fetch_daemon_status(const std::filesystem::pa
     if (::connect(s.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 &&
         !(errno == EINPROGRESS && wait_for(s.fd, POLLOUT, deadline)))
         return std::nullopt;
-    const std::string request = "GET /status HTTP/1.0\r\nHost: courtroute\r\nAccept: application/json\r\n\r\n";
+    const std::string request = std::string(method) + " " + std::string(target) +
+                                " HTTP/1.0\r\nHost: courtroute\r\nAccept: application/json\r\nContent-Length: 0\r\n\r\n";
     std::size_t sent = 0;
     while (sent < request.size()) {
         if (!wait_for(s.fd, POLLOUT, deadline)) return std::nullopt;
@@ -63,10 +65,21 @@ std::optional<boost::json::object> fetch_daemon_status(const std::filesystem::pa
         answer.append(buf, static_cast<std::size_t>(n));
     }
     auto head_end = answer.find("\r\n\r\n");
-    if (head_end == std::string::npos || !answer.starts_with("HTTP/1.") || answer.substr(9, 3) != "200")
-        return std::nullopt;
+    if (head_end == std::string::npos || !answer.starts_with("HTTP/1.") || answer.size() < 12) return std::nullopt;
+    int status = 0;
+    for (char ch : answer.substr(9, 3)) {
+        if (ch < '0' || ch > '9') return std::nullopt;
+        status = status * 10 + (ch - '0');
+    }
+    return std::pair{status, answer.substr(head_end + 4)};
+}
+
+std::optional<boost::json::object> fetch_daemon_status(const std::filesystem::path& socket_path,
+                                                       std::chrono::milliseconds timeout) {
+    auto got = admin_request(socket_path, "GET", "/status", timeout);
+    if (!got || got->first != 200) return std::nullopt;
     boost::system::error_code ec;
-    auto doc = boost::json::parse(std::string_view(answer).substr(head_end + 4), ec);
+    auto doc = boost::json::parse(got->second, ec);
     if (ec || !doc.is_object() || !doc.as_object().contains("registry") || !doc.as_object().contains("users"))
         return std::nullopt;
     return std::move(doc.as_object());

@@ -6,10 +6,19 @@
 #include <chrono>
 #include <filesystem>
 #include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
 
 #include "config/settings.hpp"
 
 namespace courtroute::cli {
+
+/// One HTTP/1.0 request on the daemon's administrator socket: (status, body), or nullopt when
+/// nothing answers within `timeout`.
+[[nodiscard]] std::optional<std::pair<int, std::string>> admin_request(const std::filesystem::path& socket_path,
+                                                                       std::string_view method, std::string_view target,
+                                                                       std::chrono::milliseconds timeout);
 
 /// GET /status from the daemon's administrator socket `socket_path` (settings::admin_socket);
 /// nullopt when none answers within `timeout` or the answer is not the status document.

@@ -54,13 +54,7 @@ user_facts load_user_facts(const store& db, const std::string& user) {
     return f;
 }
 
-namespace {
-
-using namespace std::chrono;
-
-int days_between(day from, day to) { return static_cast<int>((sys_days{to} - sys_days{from}).count()); }
-
-std::string link_steps(const court& c, const std::string& user) {
+std::string linking_steps(const court& c, const std::string& user) {
     const char* menu = c.type == court_type::appellate ? "Link my filer account to my PACER account"
                                                        : "Link a CM/ECF account to my PACER account";
     return "log in at " + c.ecf_url + " with your individual PACER account, open Utilities > " + menu +
@@ -68,6 +62,13 @@ std::string link_steps(const court& c, const std::string& user) {
            "if the filing menus do not appear, log out, close the browser and log in again); then run: "
            "courtroute link " + user + " " + c.id;
 }
+
+namespace {
+
+using namespace std::chrono;
+
+int days_between(day from, day to) { return static_cast<int>((sys_days{to} - sys_days{from}).count()); }
+
 
 warning make(warning_code code, const std::string& user, const std::string& court_id, std::string message) {
     return warning{code, user, court_id, std::move(message)};
@@ -158,7 +159,7 @@ decision decide(const court& c, const user_facts& u, day today, unlinked_policy 
         if (!u.pacer->shared && !u.links.contains(c.id)) {
             d.warnings.push_back(make(warning_code::unlinked_nextgen, u.user, c.id,
                                       "no link is recorded for " + u.user + " at " + c.id +
-                                          ", so the filing menus will be missing: " + link_steps(c, u.user)));
+                                          ", so the filing menus will be missing: " + linking_steps(c, u.user)));
             if (unlinked == unlinked_policy::block) d.refusal_status = 403;
         }
         if (u.pacer->state != credential_state::active && !d.refusal_status) d.refusal_status = 502;

@@ -104,6 +104,9 @@ struct decision {
 [[nodiscard]] decision decide(const court& c, const user_facts& user, day today, unlinked_policy unlinked,
                               std::int64_t now_unix);
 
+/// The one-time linking steps at `c` (PROTOCOL.md §5), ending with the command that records it.
+[[nodiscard]] std::string linking_steps(const court& c, const std::string& user);
+
 /// Whether what `c` last showed the user contradicts the recorded link: the filing menus with
 /// no link recorded (an individual account), or the limited menu with one recorded.
 [[nodiscard]] bool link_disagrees(const court& c, const user_facts& user);

@@ -1,6 +1,8 @@
 #include "proxy/admin_session.hpp"
 
+#include "core/names.hpp"
 #include "proxy/daemon.hpp"
+#include "proxy/link_verifier.hpp"
 #include "proxy/worker.hpp"
 
 namespace courtroute::proxy {
@@ -25,13 +27,36 @@ net::awaitable<void> serve_admin(worker& w, net::local::stream_protocol::socket 
         if (req.method() == http::verb::get && path == "/status") {
             res.set(http::field::content_type, "application/json");
             res.body() = w.owner.status_json();
+        } else if (req.method() == http::verb::post && path == "/verify") {
+            // POST /verify?user=U&court=C: one court's link, asked of the court itself.
+            std::string user, court_id;
+            auto query = target.find('?') == std::string_view::npos ? std::string_view{}
+                                                                    : target.substr(target.find('?') + 1);
+            while (!query.empty()) {
+                auto amp = query.find('&');
+                auto pair = query.substr(0, amp);
+                query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+                auto eq = pair.find('=');
+                if (eq == std::string_view::npos) continue;
+                if (pair.substr(0, eq) == "user") user = pair.substr(eq + 1);
+                if (pair.substr(0, eq) == "court") court_id = pair.substr(eq + 1);
+            }
+            auto snap = w.config();
+            const court* c = valid_court_id(court_id) ? snap->reg->find_id(court_id) : nullptr;
+            res.set(http::field::content_type, "application/json");
+            if (!valid_user_name(user) || !c) {
+                res.result(http::status::bad_request);
+                res.body() = R"({"error":"POST /verify?user=USER&court=COURT with a known user and registry court"})";
+            } else {
+                res.body() = (co_await verify_link(w, user, *c)).json();
+            }
         } else if (req.method() == http::verb::get && path == "/healthz") {
             res.set(http::field::content_type, "text/plain");
             res.body() = "ok\n";
         } else {
             res.result(http::status::not_found);
             res.set(http::field::content_type, "text/plain");
-            res.body() = "the admin socket serves GET /status and GET /healthz\n";
+            res.body() = "the admin socket serves GET /status, GET /healthz and POST /verify\n";
         }
         res.keep_alive(req.keep_alive());
         res.prepare_payload();

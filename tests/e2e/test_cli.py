@@ -293,6 +293,9 @@ class EcfAndLinkTest(CliTest):
                          {"court": "azb", "system": "nextgen", "route": "pacer", "linked": False})
         self.assertIn("unlinked_nextgen", self.warning_codes(doc, "alice", "azb"))
 
+        # Verifying needs the running daemon (none runs here): say so, record nothing.
+        self.fails("verify", "alice", "azb", contains="start it")
+        self.fails("link", "alice", "azb", "--verify", contains="start it")
         r = self.ok("link", "alice", "azb")
         self.assertIn("deleted", r.stdout, "link says that it deleted the CM/ECF login")
         doc = self.status()

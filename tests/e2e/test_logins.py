@@ -44,6 +44,7 @@ SIM_COURTS = {
     "lka": dict(type="bankruptcy"),
     "lkb": dict(type="district"),
     "lkc": dict(type="district"),
+    "lkd": dict(type="bankruptcy"),
     "nvb": dict(type="bankruptcy", system="legacy"),
     "gub": dict(type="bankruptcy", system="legacy"),
     "lgx": dict(type="district", system="legacy"),
@@ -939,6 +940,53 @@ class LoginTest(unittest.TestCase):
         # Recording the link ends the mismatch.
         self.cli(self.d, ["link", user, "lkc"])
         self.assertNotIn("link_mismatch", self.status_warnings(self.status(), user, "lkc"))
+
+    def test_verify_reports_each_case_with_the_next_step(self):
+        user, token = self.user()
+        login, pw = self.pacer_account()
+        self.pacer_set(user, login, pw)
+        s = self.client(user, token)
+        self.assertEqual(self.get(s, "azd", "/cgi-bin/DktRpt.pl").status_code, 200)  # a live PACER session
+        # Not linked, not recorded: the limited menu and the linking steps.
+        r = self.cli(self.d, ["verify", user, "lkd"])
+        self.assertIn("not linked", r.stdout)
+        self.assertIn("limited menu", r.stdout)
+        self.assertIn("Link a CM/ECF account to my PACER account", r.stdout)
+        self.assertEqual(len(self.attempts(login)), 1, "the live PACER session was used: no extra login")
+        # link --verify refuses to record what the court does not confirm.
+        r = self.cli(self.d, ["link", user, "lkd", "--verify"], ok=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not recorded", r.stderr)
+        self.assertFalse(any(c["court"] == "lkd" and c["linked"]
+                             for c in self.status_user(self.status(), user)["courts"]))
+        # Linked at the court, not recorded: "linked", and the command that records it.
+        self.sim.link("lkd", login)
+        r = self.cli(self.d, ["verify", user, "lkd"])
+        self.assertIn("linked", r.stdout.split())
+        self.assertIn("filing menus (Bankruptcy, Adversary)", r.stdout)
+        self.assertIn("courtroute link %s lkd" % user, r.stdout)
+        court = {c["court"]: c for c in self.status_user(self.status(), user)["courts"]}["lkd"]
+        self.assertEqual((court["observed"]["menus"], court["observed"]["source"]), ("filing", "verify"))
+        # link --verify records it now.
+        r = self.cli(self.d, ["link", user, "lkd", "--verify"])
+        self.assertIn("recorded link", r.stdout)
+        r = self.cli(self.d, ["verify", user, "lkd"])
+        self.assertIn("nothing: the account is linked and recorded", r.stdout)
+        # Recorded but not shown (the court's link was undone): the menu troubleshooting steps.
+        self.sim.unlink("lkd", login)
+        r = self.cli(self.d, ["verify", user, "lkd"])
+        self.assertIn("not linked", r.stdout)
+        self.assertIn("log out, close the browser", r.stdout)
+        self.assertIn("link_mismatch", self.status_warnings(self.status(), user, "lkd"))
+        # Without courts: every NextGen court the user has used.
+        r = self.cli(self.d, ["verify", user])
+        for court_id in ("azd", "lkd"):
+            self.assertIn(court_id, r.stdout)
+        self.assertEqual(len(self.attempts(login)), 1, "still one PACER login in total")
+        # A legacy court has nothing to link.
+        r = self.cli(self.d, ["verify", user, "nvb"], ok=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not on NextGen", r.stdout)
 
 if __name__ == "__main__":
     unittest.main()
