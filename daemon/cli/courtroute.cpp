@@ -58,9 +58,10 @@ commands:
   user rotate NAME         replace a user's token; prints the new one once, on the last line
   user list                list the users
   user remove NAME         remove a user with every credential and link
-  pacer set USER --login LOGIN [--client-code CODE] [--shared] [--totp]
+  pacer set USER --login LOGIN [--client-code CODE] [--shared] [--totp] [--password-set DATE]
                            store USER's PACER login; stdin line 1: the password,
-                           line 2 with --totp: the base32 TOTP secret
+                           line 2 with --totp: the base32 TOTP secret; --password-set YYYY-MM-DD
+                           when the password was set elsewhere (PACER's 180-day rule; default today)
   ecf set USER COURT --login LOGIN
                            store USER's court-issued CM/ECF login at COURT; stdin: the password
   link USER COURT [--verify]
@@ -405,13 +406,28 @@ int cmd_user(context& ctx, std::span<const std::string> args) {
 int cmd_pacer(context& ctx, std::span<const std::string> args) {
     if (args.empty() || args[0] != "set")
         throw usage_error(args.empty() ? "'pacer' needs a subcommand: set" : "unknown subcommand 'pacer " + args[0] + "'");
-    const auto a = parse_args(args.subspan(1), "pacer set", {"--login", "--client-code"}, {"--shared", "--totp"}, {"USER"});
+    const auto a = parse_args(args.subspan(1), "pacer set", {"--login", "--client-code", "--password-set"},
+                              {"--shared", "--totp"}, {"USER"});
     const std::string& user = a.positional[0];
     const auto login = a.value("--login");
     require_login(login, "pacer set");
     const std::string client_code = a.value("--client-code").value_or("");
     if (!client_code.empty() && !valid_client_code(client_code))
         throw usage_error("--client-code must be " + std::string(client_code_rule) + " (PACER's rule)");
+
+    // When the password was set, for PACER's 180-day rule: today, unless it was changed elsewhere.
+    std::int64_t password_set_at = 0;
+    if (auto when = a.value("--password-set")) {
+        int y = 0;
+        unsigned m = 0, d = 0;
+        char tail = 0;
+        std::chrono::year_month_day ymd{};
+        if (when->size() == 10 && std::sscanf(when->c_str(), "%4d-%2u-%2u%c", &y, &m, &d, &tail) == 3)
+            ymd = std::chrono::year{y} / std::chrono::month{m} / std::chrono::day{d};
+        if (!ymd.ok() || ymd > today() || ymd.year() < std::chrono::year{2000})
+            throw usage_error("--password-set must be the date the PACER password was set, YYYY-MM-DD, not in the future");
+        password_set_at = std::chrono::sys_seconds{std::chrono::sys_days{ymd}}.time_since_epoch().count();
+    }
 
     // Everything that can fail without the secret is checked before anyone types it.
     ctx.require_user(user);
@@ -438,6 +454,7 @@ int cmd_pacer(context& ctx, std::span<const std::string> args) {
     p.client_code = client_code;
     p.shared = a.flag("--shared");
     p.totp_secret = totp.value();
+    p.password_set_at = password_set_at;
     try {
         db.set_pacer(p);
     } catch (...) {

@@ -398,7 +398,7 @@ void store::set_pacer(const pacer_login& login) {
             st.bind(6);
         else
             bind_blob(st, 6, totp);
-        st.bind(7, unix_now());
+        st.bind(7, login.password_set_at > 0 ? login.password_set_at : unix_now());
         st.bind(8, revision);
         st.exec();
         tx.commit();

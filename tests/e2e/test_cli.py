@@ -191,6 +191,24 @@ class UserTest(CliTest):
 
 
 class PacerTest(CliTest):
+    def test_password_set_date_drives_the_180_day_warning(self):
+        self.add_user("alice")
+        today = datetime.date.today()
+        for bad in ("2026-13-01", "yesterday", "2026-1-1", (today + datetime.timedelta(days=2)).isoformat(),
+                    "1999-12-31", "2026-02-30"):
+            with self.subTest(bad):
+                self.usage("pacer", "set", "alice", "--login", "alice01", "--password-set", bad,
+                           input=PACER_PASSWORD + "\n")
+        r = self.set_pacer("alice", "--password-set", (today - datetime.timedelta(days=170)).isoformat())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = self.status()
+        self.assertIn("pacer_password_age", self.warning_codes(doc, "alice"))
+        msg = [w["message"] for w in doc["warnings"] if w["code"] == "pacer_password_age"][0]
+        self.assertIn("10 days left", msg)
+        # Stored again without the option: set today, no warning.
+        self.assertEqual(self.set_pacer("alice").returncode, 0)
+        self.assertNotIn("pacer_password_age", self.warning_codes(self.status(), "alice"))
+
     def test_set_without_totp(self):
         self.add_user("alice")
         doc = self.status()
