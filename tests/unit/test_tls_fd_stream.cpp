@@ -251,7 +251,9 @@ TEST(FdStream, ServerHandshakeTakesTheBytesReadBeforeIt) {
     for (const bool whole_record : {false, true}) {
         SCOPED_TRACE(whole_record ? "the whole first record pre-read" : "part of the ClientHello pre-read");
         net::io_context io;
-        auto [cs, ss] = socket_pair(io);
+        auto sockets = socket_pair(io);  // not a structured binding: clang 14 cannot capture one
+        tcp::socket& cs = sockets.first;
+        tcp::socket& ss = sockets.second;
         const std::string head = "CONNECT ecf.azb.uscourts.gov:443 HTTP/1.1\r\n\r\n";
         asio_tls client(std::move(cs), *keys().client);
         prepare_upstream_stream(client, host);
