@@ -22,6 +22,7 @@ using clock_type = std::chrono::steady_clock;
 constexpr std::size_t header_limit = 64 * 1024;           // larger request headers get 431
 constexpr std::uint64_t request_body_limit = 4ull << 30;  // larger uploads get 413
 constexpr std::size_t replay_limit = 8u << 20;            // bodies up to this are held, so a re-login can repeat them
+constexpr std::size_t idle_read_size = 4096;              // first read of a request on an idle keep-alive connection
 constexpr auto client_header_timeout = 30s;               // slow-header clients are cut off
 constexpr auto client_idle_timeout = 60s;                 // keep-alive between requests
 constexpr auto client_write_timeout = 60s;
@@ -127,9 +128,11 @@ private:
         error_code ec;
         std::size_t n = 0;
         if (buffer.size() == 0) {
-            // Idle keep-alive: wait for the first bytes of the next request under the idle timer...
+            // Idle keep-alive: wait for the first bytes of the next request under the idle timer,
+            // holding only a small buffer meanwhile (most of what an idle connection costs)...
+            buffer.shrink_to_fit();
             lowest.expires_after(client_idle_timeout);
-            std::tie(ec, n) = co_await stream.async_read_some(buffer.prepare(16384), use_tuple);
+            std::tie(ec, n) = co_await stream.async_read_some(buffer.prepare(idle_read_size), use_tuple);
             if (!ec) buffer.commit(n);
         }
         if (!ec) {
@@ -419,7 +422,8 @@ private:
             log::event("client_tls_failed", {{"user", *user}, {"host", host}, {"error", hec.message()}});
             co_return;
         }
-        buffer.consume(used);
+        buffer.consume(used);  // all of it: bytes past the ClientHello stay with the TLS stream
+        buffer.shrink_to_fit();
         // The SNI must name the CONNECT host: anything else is a domain-fronting attempt.
         const char* sni = SSL_get_servername(tls.native_handle(), TLSEXT_NAMETYPE_host_name);
         if (sni && !iequals(sni, host)) {

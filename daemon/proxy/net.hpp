@@ -7,6 +7,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include "tls/fd_stream.hpp"
+
 namespace courtroute::proxy {
 
 namespace net = boost::asio;
@@ -18,8 +20,9 @@ using tcp = net::ip::tcp;
 /// `co_await op(..., use_tuple)` yields `(error_code, result...)`: expected errors are values.
 inline constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
-/// A TLS stream over a timed TCP stream (upstream, and the intercepted client side).
-using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+/// A TLS stream over a timed TCP socket (upstream, and the intercepted client side): OpenSSL
+/// on the descriptor, no copy buffers, so an idle tunnel holds little more than its SSL state.
+using tls_stream = tls::fd_stream;
 
 } // namespace courtroute::proxy
 

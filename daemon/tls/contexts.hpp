@@ -32,7 +32,7 @@ make_upstream_context(const std::filesystem::path& extra_ca_file);
 /// Throws `std::invalid_argument` for an empty host, `std::runtime_error` if OpenSSL refuses.
 void prepare_upstream_stream(SSL* ssl, std::string_view host);
 
-/// Same for any stream with `native_handle()` returning `SSL*` (`ssl::stream`, `beast::ssl_stream`).
+/// Same for any stream with `native_handle()` returning `SSL*` (`fd_stream`, `ssl::stream`, `beast::ssl_stream`).
 template <class Stream>
     requires requires(Stream& s) {
         { s.native_handle() } -> std::convertible_to<SSL*>;
