@@ -28,6 +28,8 @@ std::string_view to_string(warning_code c) {
     case warning_code::session_rejected: return "session_rejected";
     case warning_code::link_mismatch: return "link_mismatch";
     case warning_code::registry_error: return "registry_error";
+    case warning_code::upstream_error: return "upstream_error";
+    case warning_code::upstream_timeout: return "upstream_timeout";
     }
     return "registry_error";
 }

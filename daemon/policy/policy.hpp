@@ -36,6 +36,10 @@ enum class warning_code {
     session_rejected,         ///< the court said "not logged in" right after a fresh login
     link_mismatch,            ///< the recorded link and what the court shows disagree
     registry_error,           ///< a registry drop-in was skipped
+    // Per answer only (never in /status): CONTRACT §4 has every refusal carry a warning, and its
+    // list names no code for a court that cannot be reached.
+    upstream_error,           ///< the court could not be reached, or answered with broken HTTP (502)
+    upstream_timeout,         ///< the court did not answer in time (504)
 };
 [[nodiscard]] std::string_view to_string(warning_code c);
 

@@ -1,5 +1,7 @@
 #include "routing/refusal.hpp"
 
+#include "core/text.hpp"
+
 namespace courtroute::routing {
 
 std::string refusal::body() const {
@@ -16,6 +18,10 @@ refusal upstream_refusal(upstream_fault fault, std::string_view host, std::strin
     r.outcome = fault == upstream_fault::timeout ? "upstream_timeout" : "upstream_error";
     r.text = "courtroute could not get an answer from " + std::string(host) + ": " + std::string(detail) +
              ". Try again later.";
+    // CONTRACT §4: a refusal carries a warning; the court's own 5xx are relayed, not refused.
+    r.warnings.push_back(warning{fault == upstream_fault::timeout ? warning_code::upstream_timeout
+                                                                  : warning_code::upstream_error,
+                                 "", "", sanitized(r.text, 300)});
     return r;
 }
 

@@ -515,6 +515,8 @@ class ForwardProxyTest(ProxyCase):
         self.assertEqual(r.status, 502)
         self.assertTrue(r.headers.get("Content-Type", "").startswith("text/plain"))
         self.assertIn(host("deb"), r.text, "the body says which upstream failed")
+        self.assertTrue(r.headers.get("Courtroute-Warning", "").startswith("upstream_error; "),
+                        "a refusal carries a warning (CONTRACT §4)")
 
     def test_bodies_cross_intact(self):
         data = hashlib.sha256(b"seed").digest() * 62500  # 2 MB: curl sends Expect: 100-continue

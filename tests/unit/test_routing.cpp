@@ -586,8 +586,16 @@ TEST(Refusals, UpstreamFaultsMapOnce) {
     auto t = upstream_refusal(upstream_fault::timeout, "ecf.azb.uscourts.gov", "timed out");
     EXPECT_EQ(t.status, 504u);
     EXPECT_NE(t.body().find("ecf.azb.uscourts.gov"), std::string::npos);
-    for (auto f : {upstream_fault::unreachable, upstream_fault::tls, upstream_fault::broken})
-        EXPECT_EQ(upstream_refusal(f, "h", "x").status, 502u);
+    ASSERT_EQ(t.warnings.size(), 1u);
+    EXPECT_TRUE(t.warnings[0].header_value().starts_with("upstream_timeout; "));
+    for (auto f : {upstream_fault::unreachable, upstream_fault::tls, upstream_fault::broken}) {
+        auto r = upstream_refusal(f, "h", "x\r\nInjected: 1");
+        EXPECT_EQ(r.status, 502u);
+        ASSERT_EQ(r.warnings.size(), 1u);
+        EXPECT_TRUE(r.warnings[0].header_value().starts_with("upstream_error; "));
+        EXPECT_EQ(r.warnings[0].header_value().find('\n'), std::string::npos);
+        EXPECT_EQ(r.body(), r.text + "\n") << "the body is the text, not the warning";
+    }
     refusal r;
     r.warnings.push_back(warning{warning_code::missing_pacer_credential, "alice", "azb", "store it"});
     EXPECT_EQ(r.body(), "store it\n");
