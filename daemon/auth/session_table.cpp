@@ -97,6 +97,7 @@ bool session_table::complete(const session_key& key, std::uint64_t attempt, cons
         s.last_used = now;
         s.hard_expiry = now + lifetime;
         s.ever = true;
+        s.proved = false;
         c.detail.clear();
         c.service_errors = 0;
         c.unclear = 0;
@@ -155,9 +156,17 @@ bool session_table::invalidate(const session_key& key, std::string_view token, t
     return true;
 }
 
+void session_table::prove(const session_key& key, std::string_view token) {
+    auto s = sessions_.find(key);
+    if (s != sessions_.end() && !token.empty() && s->second.token == token) s->second.proved = true;
+}
+
 bool session_table::relogin_allowed(const session_key& key, std::string_view token, time_point now) const {
     auto s = sessions_.find(key);
     if (s == sessions_.end() || s->second.token != token) return true;
+    // A session that worked and now is refused has expired: that re-login is never held back.
+    // The budget is for sessions a court refuses from the start (a page that always looks logged out).
+    if (s->second.proved) return true;
     const auto* c = credential(key.credential);
     return !c || !c->relogin || now - *c->relogin >= options_.relogin_interval;
 }

@@ -130,6 +130,9 @@ public:
         session_key key;   ///< whose it was
         std::string token; ///< the live token (a secret)
     };
+    /// A court served a page with `token`: it worked, so a later "not logged in" is an expiry.
+    void prove(const session_key& key, std::string_view token);
+
     /// A court called `token` "not logged in": may the caller invalidate it and log in again at
     /// `now`? Yes when the token is no longer the key's session (another request already
     /// replaced it: acquiring again costs no extra login); otherwise at most one such re-login
@@ -174,6 +177,7 @@ private:
         time_point hard_expiry{};
         time_point last_used{}; // idle timer base
         bool ever = false;      // a token was ever held (an expiry, not a first login)
+        bool proved = false;    // a court accepted `token` at least once
     };
 
     [[nodiscard]] bool live(const session_entry& s, time_point now) const;

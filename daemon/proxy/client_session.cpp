@@ -633,6 +633,8 @@ private:
                 d_.logins.invalidate(plan.session, ticket.token);
                 log::event("session_expired", {{"user", user}, {"court", c.id}, {"route", route_name}});
             }
+            if (!shaped.logged_out && !ticket.proved && res.result_int() < 400)
+                d_.logins.prove(w_, plan.session, ticket.token);
             if (shaped.relogin_and_repeat) {
                 if (f.parser->is_done() && f.parser->keep_alive()) w_.upstream.release(std::move(f.conn));
                 continue;

@@ -38,7 +38,8 @@ login_service::session_for(worker& w, const routing::forward_plan& plan, const c
     }
     if (auto hit = mine.entries_.find(key); hit != mine.entries_.end()) {
         // Tell the table about the use now and then, so the idle timer sees a busy session.
-        if (now < hit->second.expires && now - hit->second.checked < 60s) co_return ticket{hit->second.token, false};
+        if (now < hit->second.expires && now - hit->second.checked < 60s)
+            co_return ticket{hit->second.token, false, hit->second.proved};
         mine.entries_.erase(hit);
     }
     for (;;) {
@@ -220,6 +221,15 @@ net::awaitable<auth::login_outcome> login_service::log_in_cmecf(worker& w, const
         else outcome = auth::parse_legacy_login(x.answer.result_int(), x.answer.body());
     }
     co_return outcome;
+}
+
+void login_service::prove(worker& w, const session_key& key, std::string_view token) {
+    {
+        std::lock_guard lock(mutex_);
+        table_.prove(key, token);
+    }
+    if (auto hit = w.sessions.entries_.find(key); hit != w.sessions.entries_.end() && hit->second.token == token)
+        hit->second.proved = true;
 }
 
 bool login_service::relogin_allowed(const session_key& key, std::string_view token) {

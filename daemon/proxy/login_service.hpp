@@ -32,6 +32,7 @@ public:
     struct ticket {
         std::string token;  ///< the session token (a secret)
         bool fresh = false; ///< obtained by a login made for this request
+        bool proved = false; ///< a court already accepted this token (this worker told the table)
     };
 
     /// One worker's live tokens. Only that worker's thread uses it.
@@ -45,6 +46,7 @@ public:
             std::string token;
             std::chrono::steady_clock::time_point expires;  ///< as the table said when it was fetched
             std::chrono::steady_clock::time_point checked;  ///< when the table last saw it used
+            bool proved = false;                            ///< the table knows a court accepted it
         };
         std::unordered_map<auth::session_key, entry, auth::session_key_hash> entries_;
         std::uint64_t epoch_ = 0;
@@ -58,6 +60,10 @@ public:
     /// service rejected) come back as values.
     net::awaitable<std::variant<ticket, routing::refusal>> session_for(worker& w, const routing::forward_plan& plan,
                                                                        const court& c);
+
+    /// A court served a page with `token`: a later "not logged in" to it is a real expiry, which
+    /// the re-login budget does not hold back. Tells the table once per token and worker.
+    void prove(worker& w, const auth::session_key& key, std::string_view token);
 
     /// Whether a court's "not logged in" to `token` may lead to a new login now (at most one a
     /// minute per credential; always when another request already replaced the token).

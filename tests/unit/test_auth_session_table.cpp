@@ -202,6 +202,15 @@ TEST(SessionTable, ReloginsAfterNotLoggedInAreBudgetedPerCredential) {
     // Pruning keeps the budget while it runs.
     t.prune(t0 + 30s);
     EXPECT_FALSE(t.relogin_allowed(a, "t3", t0 + 31s));
+    // A session a court accepted, then refused, has expired: that re-login is never held back.
+    t.prove(a, "t3");
+    EXPECT_TRUE(t.relogin_allowed(a, "t3", t0 + 32s));
+    t.prove(b, "stale-token");  // not the session's token: no effect
+    EXPECT_FALSE(t.relogin_allowed(b, "t2", t0 + 33s));
+    // A new login starts unproven.
+    ASSERT_TRUE(t.invalidate(a, "t3", t0 + 34s));
+    login(t, a, "t4", t0 + 35s);
+    EXPECT_FALSE(t.relogin_allowed(a, "t4", t0 + 36s));
 }
 
 TEST(SessionTable, TwoUnclearLegacyAnswersMarkTheCredentialFailed) {
