@@ -39,6 +39,17 @@ build() {
 
 section() { printf '\n===== %s =====\n' "$*"; }
 
+# What the tests tried, as they printed it (hostile cases, faults, requests, logins): ctest shows
+# the output of failing tests only, so the counts are read back from its log for CI's log.
+print_counts() {
+  local log="$1/Testing/Temporary/LastTest.log"
+  [ -f "$log" ] || return 0
+  section "what the tests tried (counts printed by the tests)"
+  { grep -hE '\) \.\.\. .*[0-9]' "$log" | sed -E 's/^.*\) \.\.\. //' | grep -vE '^(ok|skipped|FAIL|ERROR)\b|^/' || true
+    grep -hE '^[A-Za-z0-9 /-]{2,40}: [0-9]+ (requests|runs|kills|attempts)' "$log" || true
+  } | cut -c1-400
+}
+
 # The unit and e2e suites again under AddressSanitizer + UndefinedBehaviorSanitizer, and every
 # fuzzer for a bounded time. Both builds use clang 14 (libFuzzer; and it compiles the proxy's
 # coroutines under ASan in a third of gcc's time), at -O0 for build-asan to keep CI short.
@@ -100,6 +111,7 @@ case "${1:-}" in
     build
     section "unit and e2e tests (build)"
     ctest --test-dir build --output-on-failure -j2 --timeout 300
+    print_counts build
     echo "build and tests took $((SECONDS - t0)) s"
     sanitizers_and_fuzzing
     echo "all of tools/dev.sh test took $((SECONDS - t0)) s"
