@@ -193,13 +193,7 @@ bool normalise_base32(std::string& secret) {
 
 /// `YYYY-MM-DD HH:MM UTC` for a table.
 std::string format_time(std::int64_t unix) {
-    if (unix <= 0) return "-";
-    std::time_t t = static_cast<std::time_t>(unix);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
-    return buf;
+    return unix <= 0 ? "-" : utc_time(unix, "%Y-%m-%d %H:%M UTC");
 }
 
 /// Prints rows as left-aligned columns separated by two spaces; the last column is not padded.

@@ -140,4 +140,13 @@ std::int64_t unix_now() {
         .count();
 }
 
+std::string utc_time(std::int64_t unix, const char* format) {
+    std::time_t t = static_cast<std::time_t>(unix);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[64];
+    auto n = std::strftime(buf, sizeof buf, format, &tm);
+    return std::string(buf, n);
+}
+
 } // namespace courtroute

@@ -40,5 +40,7 @@ using day = std::chrono::year_month_day;
 [[nodiscard]] std::string to_string(day d);
 /// Seconds since the Unix epoch, now.
 [[nodiscard]] std::int64_t unix_now();
+/// `unix` (seconds) in UTC, formatted by strftime's `format` (at most 63 characters of output).
+[[nodiscard]] std::string utc_time(std::int64_t unix, const char* format);
 
 } // namespace courtroute

@@ -2,23 +2,9 @@
 
 #include <boost/json.hpp>
 
-#include <ctime>
+#include "core/text.hpp"
 
 namespace courtroute {
-
-namespace {
-
-/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
-std::string iso_time(std::int64_t unix) {
-    std::time_t t = static_cast<std::time_t>(unix);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
-} // namespace
 
 namespace json = boost::json;
 
@@ -71,7 +57,7 @@ json::object status_report(const report_input& in) {
                 // What the court itself showed, when, and who looked (PROTOCOL.md §5).
                 if (auto o = u.observed.find(c->id); o != u.observed.end())
                     row["observed"] = json::object{{"menus", o->second.filing_menus ? "filing" : "limited"},
-                                                   {"at", iso_time(o->second.observed_at)},
+                                                   {"at", utc_time(o->second.observed_at, "%Y-%m-%dT%H:%M:%SZ")},
                                                    {"source", o->second.source}};
             } else {
                 auto it = u.ecf.find(c->id);

@@ -148,3 +148,8 @@ TEST(Process, ForbidCoreDumpsMakesTheProcessNonDumpable) {
     ASSERT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 0) << "10: not dumpable at start, 11/14: failed, 12: still dumpable, 13: core limit";
 }
+
+TEST(Text, UtcTime) {
+    EXPECT_EQ(utc_time(0, "%Y-%m-%dT%H:%M:%SZ"), "1970-01-01T00:00:00Z");
+    EXPECT_EQ(utc_time(1700000000, "%Y-%m-%d %H:%M UTC"), "2023-11-14 22:13 UTC");
+}
