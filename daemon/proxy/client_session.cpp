@@ -85,12 +85,8 @@ public:
                 auto& cr = std::get<routing::court_request>(what);
                 auto user = authenticate(req, http::field::authorization, scheme::bearer, *snap);
                 if (!user) {
-                    routing::refusal r;
-                    r.status = 401;
-                    r.text = "courtroute needs 'Authorization: Bearer TOKEN' (courtroute user add)";
-                    r.challenge_name = "WWW-Authenticate";
-                    r.challenge_value = "Bearer realm=\"courtroute\"";
-                    keep = co_await write_refusal(stream_, req, r, cr.target->id, "none");
+                    keep = co_await write_refusal(stream_, req, routing::credentials_required(routing::credentials_for::path_mode),
+                                                  cr.target->id, "none");
                 } else {
                     keep = co_await forward(stream_, buffer, in, *user, cr, *snap);
                 }
@@ -293,15 +289,9 @@ private:
         case routing::local_page::status: {
             // A user sees their own entry; everyone's is the administrator's, over the admin socket.
             auto user = authenticate(req, http::field::authorization, scheme::either, snap);
-            if (!user) {
-                routing::refusal r;
-                r.status = 401;
-                r.text = "/status shows a user's own routes and warnings: send 'Authorization: Bearer TOKEN' "
-                         "(courtroute user add); the administrator's full view is `courtroute status`";
-                r.challenge_name = "WWW-Authenticate";
-                r.challenge_value = "Bearer realm=\"courtroute\"";
-                co_return co_await write_refusal(stream_, req, r, "", "none");
-            }
+            if (!user)
+                co_return co_await write_refusal(stream_, req, routing::credentials_required(routing::credentials_for::status),
+                                                 "", "none");
             auto body = d_.status_json(*user);
             co_return co_await write_simple(stream_, req, http::status::ok, "application/json", std::move(body));
         }
@@ -381,12 +371,7 @@ private:
                                         const routing::connect_request& c, const snapshot& snap) {
         auto user = authenticate(req, http::field::proxy_authorization, scheme::basic, snap);
         if (!user) {
-            routing::refusal r;
-            r.status = 407;
-            r.text = "courtroute needs proxy credentials: http://USER:TOKEN@host:port";
-            r.challenge_name = "Proxy-Authenticate";
-            r.challenge_value = "Basic realm=\"courtroute\"";
-            co_await write_refusal(stream_, req, r, "", "none");
+            co_await write_refusal(stream_, req, routing::credentials_required(routing::credentials_for::proxy), "", "none");
             co_return;
         }
         auto what = routing::decide_connect(c.to, *snap.reg, snap.cfg, snap.ca->permits(c.to.host));

@@ -12,6 +12,27 @@ std::string refusal::body() const {
     return out;
 }
 
+refusal credentials_required(credentials_for place) {
+    refusal r;
+    r.status = place == credentials_for::proxy ? 407 : 401;
+    r.outcome = "unauthenticated";
+    r.challenge_name = place == credentials_for::proxy ? "Proxy-Authenticate" : "WWW-Authenticate";
+    r.challenge_value = place == credentials_for::proxy ? "Basic realm=\"courtroute\"" : "Bearer realm=\"courtroute\"";
+    switch (place) {
+    case credentials_for::path_mode:
+        r.text = "courtroute needs 'Authorization: Bearer TOKEN' (courtroute user add)";
+        break;
+    case credentials_for::status:
+        r.text = "/status shows a user's own routes and warnings: send 'Authorization: Bearer TOKEN' "
+                 "(courtroute user add); the administrator's full view is `courtroute status`";
+        break;
+    case credentials_for::proxy:
+        r.text = "courtroute needs proxy credentials: http://USER:TOKEN@host:port";
+        break;
+    }
+    return r;
+}
+
 refusal upstream_refusal(upstream_fault fault, std::string_view host, std::string_view detail) {
     refusal r;
     r.status = fault == upstream_fault::timeout ? 504 : 502;

@@ -31,6 +31,16 @@ struct local_answer {
     std::string_view outcome;         ///< the log line's outcome
 };
 
+/// Where a request came without valid credentials (CONTRACT §4, §6).
+enum class credentials_for {
+    path_mode,  ///< `/court/...`: 401 with a Bearer challenge
+    status,     ///< `/status` on the listener: 401 with a Bearer challenge
+    proxy,      ///< CONNECT: 407 with a Basic challenge (what browsers can answer)
+};
+
+/// The one refusal for missing or wrong credentials at `place`: status, challenge and what to send.
+[[nodiscard]] refusal credentials_required(credentials_for place);
+
 /// Why an upstream exchange failed, as the I/O layer classifies its error codes.
 enum class upstream_fault {
     unreachable, ///< no connection (DNS, refused, unreachable)

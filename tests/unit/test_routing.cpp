@@ -582,6 +582,21 @@ TEST(AnswerShape, WarningValuesAreSafeHeaders) {
     EXPECT_EQ(d.route_name, "pacer");
 }
 
+TEST(Refusals, CredentialsRequiredByPlace) {
+    auto path = credentials_required(credentials_for::path_mode);
+    EXPECT_EQ(path.status, 401u);
+    EXPECT_EQ(path.challenge_name, "WWW-Authenticate");
+    EXPECT_EQ(path.challenge_value, "Bearer realm=\"courtroute\"");
+    EXPECT_NE(path.body().find("Bearer TOKEN"), std::string::npos);
+    auto status = credentials_required(credentials_for::status);
+    EXPECT_EQ(status.status, 401u);
+    EXPECT_NE(status.body().find("courtroute status"), std::string::npos);
+    auto proxy = credentials_required(credentials_for::proxy);
+    EXPECT_EQ(proxy.status, 407u);
+    EXPECT_EQ(proxy.challenge_name, "Proxy-Authenticate");
+    EXPECT_EQ(proxy.challenge_value, "Basic realm=\"courtroute\"");
+}
+
 TEST(Refusals, UpstreamFaultsMapOnce) {
     auto t = upstream_refusal(upstream_fault::timeout, "ecf.azb.uscourts.gov", "timed out");
     EXPECT_EQ(t.status, 504u);
