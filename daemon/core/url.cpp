@@ -136,4 +136,47 @@ std::optional<url_parts> parse_url(std::string_view url, std::string* problem) {
     return out;
 }
 
+namespace {
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+} // namespace
+
+std::string percent_decode(std::string_view s, bool plus_is_space) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+            out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+            i += 2;
+        } else {
+            out += (plus_is_space && s[i] == '+') ? ' ' : s[i];
+        }
+    }
+    return out;
+}
+
+std::vector<std::pair<std::string, std::string>> query_params(std::string_view target) {
+    std::vector<std::pair<std::string, std::string>> out;
+    auto q = target.find('?');
+    if (q == std::string_view::npos) return out;
+    auto query = target.substr(q + 1);
+    query = query.substr(0, query.find('#'));
+    while (!query.empty()) {
+        auto end = query.find_first_of("&;");
+        auto param = query.substr(0, end);
+        query = end == std::string_view::npos ? std::string_view{} : query.substr(end + 1);
+        if (param.empty()) continue;
+        auto eq = param.find('=');
+        out.emplace_back(percent_decode(param.substr(0, eq), true),
+                         eq == std::string_view::npos ? std::string() : percent_decode(param.substr(eq + 1), true));
+    }
+    return out;
+}
+
 } // namespace courtroute

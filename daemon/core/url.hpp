@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace courtroute {
 
@@ -53,5 +55,13 @@ struct url_parts {
 /// ("must be an http(s):// URL", "holds a control character", "has no host",
 /// "must not contain user information", "has a bad host '...'", "has a bad port: ...").
 [[nodiscard]] std::optional<url_parts> parse_url(std::string_view url, std::string* problem = nullptr);
+
+/// Percent-decodes `s` (a malformed escape stays as written); `plus_is_space` for query parts.
+[[nodiscard]] std::string percent_decode(std::string_view s, bool plus_is_space);
+
+/// The parameters of a request target's query (after `?`, before `#`), split on `&` and `;`,
+/// names and values percent-decoded with `+` as space, in order; a name without `=` has an
+/// empty value, empty parameters (`&&`) are skipped.
+[[nodiscard]] std::vector<std::pair<std::string, std::string>> query_params(std::string_view target);
 
 } // namespace courtroute

@@ -1,6 +1,7 @@
 #include "proxy/admin_session.hpp"
 
 #include "core/names.hpp"
+#include "core/url.hpp"
 #include "proxy/daemon.hpp"
 #include "proxy/link_verifier.hpp"
 #include "proxy/worker.hpp"
@@ -30,16 +31,9 @@ net::awaitable<void> serve_admin(worker& w, net::local::stream_protocol::socket 
         } else if (req.method() == http::verb::post && path == "/verify") {
             // POST /verify?user=U&court=C: one court's link, asked of the court itself.
             std::string user, court_id;
-            auto query = target.find('?') == std::string_view::npos ? std::string_view{}
-                                                                    : target.substr(target.find('?') + 1);
-            while (!query.empty()) {
-                auto amp = query.find('&');
-                auto pair = query.substr(0, amp);
-                query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-                auto eq = pair.find('=');
-                if (eq == std::string_view::npos) continue;
-                if (pair.substr(0, eq) == "user") user = pair.substr(eq + 1);
-                if (pair.substr(0, eq) == "court") court_id = pair.substr(eq + 1);
+            for (auto& [name, value] : query_params(target)) {
+                if (name == "user") user = std::move(value);
+                if (name == "court") court_id = std::move(value);
             }
             auto snap = w.config();
             const court* c = valid_court_id(court_id) ? snap->reg->find_id(court_id) : nullptr;

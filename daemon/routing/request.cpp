@@ -5,6 +5,7 @@
 #include "auth/cookies.hpp"
 #include "core/names.hpp"
 #include "core/text.hpp"
+#include "core/url.hpp"
 
 namespace courtroute::routing {
 namespace {
@@ -15,28 +16,6 @@ refusal bad_request(std::string text, std::string_view outcome = "bad_request") 
     r.text = std::move(text);
     r.outcome = outcome;
     return r;
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/// Percent-decodes `s` (a malformed escape stays as written); `plus_is_space` for query parts.
-std::string percent_decode(std::string_view s, bool plus_is_space) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
-            out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
-            i += 2;
-        } else {
-            out += (plus_is_space && s[i] == '+') ? ' ' : s[i];
-        }
-    }
-    return out;
 }
 
 /// The path as a server would resolve it: decoded, `//` collapsed, `.` and `..` segments applied.
@@ -77,15 +56,8 @@ bool is_logout(std::string_view target) {
     auto path = target.substr(0, q);
     if (auto hash = path.find('#'); hash != std::string_view::npos) path = path.substr(0, hash);
     if (!iequals(normal_path(path), "/cgi-bin/login.pl")) return false;
-    auto query = target.substr(q + 1);
-    query = query.substr(0, query.find('#'));
-    while (!query.empty()) {
-        auto end = query.find_first_of("&;");
-        auto param = query.substr(0, end);
-        query = end == std::string_view::npos ? std::string_view{} : query.substr(end + 1);
-        auto key = percent_decode(param.substr(0, param.find('=')), true);
-        if (iequals(trim(key), "logout")) return true;
-    }
+    for (const auto& [name, value] : query_params(target))
+        if (iequals(trim(name), "logout")) return true;
     return false;
 }
 

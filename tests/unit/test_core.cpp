@@ -153,3 +153,11 @@ TEST(Text, UtcTime) {
     EXPECT_EQ(utc_time(0, "%Y-%m-%dT%H:%M:%SZ"), "1970-01-01T00:00:00Z");
     EXPECT_EQ(utc_time(1700000000, "%Y-%m-%d %H:%M UTC"), "2023-11-14 22:13 UTC");
 }
+
+TEST(Url, QueryParams) {
+    using P = std::vector<std::pair<std::string, std::string>>;
+    EXPECT_EQ(query_params("/x"), P{});
+    EXPECT_EQ(query_params("/verify?user=alice&court=azb"), (P{{"user", "alice"}, {"court", "azb"}}));
+    EXPECT_EQ(query_params("/l?x=1;LOGOUT&a+b=%41%zz#frag=1"), (P{{"x", "1"}, {"LOGOUT", ""}, {"a b", "A%zz"}}));
+    EXPECT_EQ(query_params("/l?&=v&"), (P{{"", "v"}}));
+}
