@@ -473,6 +473,32 @@ removal remove_entry(const entry& e, const trust_targets& targets, const std::op
     return removal::removed;
 }
 
+/// Removes every manifest entry `take(entry)` selects, saving the manifest after each step so an
+/// interruption loses nothing; an entry that fails stays listed and its reason goes to
+/// `failures`. `label` prefixes each entry's line. Returns whether the system store changed.
+template <class Take>
+bool remove_entries(std::vector<entry>& manifest, const fs::path& manifest_file, const trust_targets& targets,
+                    const std::optional<certutil>& tool, std::ostream& out, std::string_view label, Take take,
+                    std::vector<std::string>& failures) {
+    bool system_changed = false;
+    for (auto it = manifest.begin(); it != manifest.end();) {
+        if (!take(*it)) {
+            ++it;
+            continue;
+        }
+        try {
+            out << label;
+            if (remove_entry(*it, targets, tool, out) == removal::removed && it->kind == "system") system_changed = true;
+            it = manifest.erase(it);
+        } catch (const trust_error& e) {
+            failures.push_back(e.what());
+            ++it;
+        }
+        save_manifest(manifest_file, manifest);
+    }
+    return system_changed;
+}
+
 } // namespace
 
 trust_targets trust_targets::from_environment() {
@@ -544,25 +570,11 @@ void install_ca_trust(const fs::path& state_dir, const fs::path& cert_file, cons
                           targets.system_dir.string());
 
     std::vector<std::string> failures;
-    bool system_changed = false;
 
     // 1. A certificate installed before a rotation is taken out first: it is no longer ours to
     // trust, and its NSS nickname would clash.
-    for (auto it = manifest.begin(); it != manifest.end();) {
-        if (it->sha256 == sha) {
-            ++it;
-            continue;
-        }
-        try {
-            out << "the CA installed before a rotation: ";
-            if (remove_entry(*it, targets, tool, out) == removal::removed && it->kind == "system") system_changed = true;
-            it = manifest.erase(it);
-        } catch (const trust_error& e) {
-            failures.push_back(e.what());
-            ++it;
-        }
-        save_manifest(manifest_file, manifest);
-    }
+    bool system_changed = remove_entries(manifest, manifest_file, targets, tool, out, "the CA installed before a rotation: ",
+                                         [&](const entry& e) { return e.sha256 != sha; }, failures);
 
     // 2. The system store.
     entry sys{"system", system_file.string(), sha, "", "", ""};
@@ -632,17 +644,8 @@ void uninstall_ca_trust(const fs::path& state_dir, const trust_targets& targets,
     if (any_system) update = require_update(targets);
 
     std::vector<std::string> failures;
-    bool system_changed = false;
-    for (auto it = manifest.begin(); it != manifest.end();) {
-        try {
-            if (remove_entry(*it, targets, tool, out) == removal::removed && it->kind == "system") system_changed = true;
-            it = manifest.erase(it);
-        } catch (const trust_error& e) {
-            failures.push_back(e.what());
-            ++it;
-        }
-        save_manifest(manifest_file, manifest);
-    }
+    const bool system_changed =
+        remove_entries(manifest, manifest_file, targets, tool, out, "", [](const entry&) { return true; }, failures);
     if (system_changed) run_update(update, out);
     if (!failures.empty()) {
         std::string all;
