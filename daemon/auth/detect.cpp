@@ -3,6 +3,7 @@
 #include "core/text.hpp"
 
 #include <algorithm>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -238,29 +239,60 @@ bool legacy_login_form(std::string_view lower) {
     return false;
 }
 
-/// A menu entry in a lower-case body: `label` (lower-case) as a whole element text, or a
-/// `DisplayMenu.pl?<label>` link. Each run of spaces is walked at most twice.
+/// Whether the tag that ends just before `gt + 1` is one a menu entry is made of: a link, a
+/// list item or an inline wrapper, not a table cell, paragraph or heading (a docket report's
+/// `<td>Civil</td>` is not a menu). The backward scan stops at the nearest '<', so scanning
+/// every occurrence of a label stays linear.
+bool menu_element_ends_at(std::string_view lower, std::size_t gt) {
+    auto lt = lower.rfind('<', gt);
+    if (lt == npos) return false;
+    auto tag = lower.substr(lt, gt - lt + 1);
+    for (std::string_view name : {"a", "li", "span", "b", "strong", "font", "button", "div", "option"})
+        if (tag_is(tag, name)) return true;
+    return false;
+}
+
+/// A menu entry in a lower-case body: `label` (lower-case) as the whole text of a menu element
+/// (see `menu_element_ends_at`), or a `DisplayMenu.pl?<label>` link. Each run of spaces is
+/// walked at most twice.
 bool has_menu_label(std::string_view lower, std::string_view label) {
     for (std::size_t pos = lower.find(label); pos != npos; pos = lower.find(label, pos + 1)) {
         std::size_t b = pos;
         while (b > 0 && is_space(lower[b - 1])) --b;
         std::size_t e = pos + label.size();
         while (e < lower.size() && is_space(lower[e])) ++e;
-        if (b > 0 && lower[b - 1] == '>' && e < lower.size() && lower[e] == '<') return true;
+        if (b > 0 && lower[b - 1] == '>' && e < lower.size() && lower[e] == '<' && menu_element_ends_at(lower, b - 1))
+            return true;
         if (b >= 15 && lower.substr(pos - 15, 15) == "displaymenu.pl?") return true;
     }
     return false;
 }
 
+/// The filing menu labels by court type (PROTOCOL.md §5; the appellate courts' NextGen menu
+/// files under "Filing" / "File a Document"); empty for a type whose menus are unknown.
+std::span<const std::string_view> filing_labels(std::string_view court_type) {
+    static constexpr std::string_view bankruptcy[] = {"bankruptcy", "adversary"};
+    static constexpr std::string_view district[] = {"civil", "criminal"};
+    static constexpr std::string_view appellate[] = {"filing", "file a document"};
+    if (iequals(court_type, "bankruptcy")) return bankruptcy;
+    if (iequals(court_type, "district") || iequals(court_type, "other")) return district;
+    if (iequals(court_type, "appellate")) return appellate;
+    return {};
+}
+
 bool filing_menus_in(std::string_view court_type, std::string_view lower) {
-    if (iequals(court_type, "bankruptcy")) return has_menu_label(lower, "bankruptcy") || has_menu_label(lower, "adversary");
-    if (iequals(court_type, "district")) return has_menu_label(lower, "civil") || has_menu_label(lower, "criminal");
+    for (auto label : filing_labels(court_type))
+        if (has_menu_label(lower, label)) return true;
     return false;
 }
 
-bool limited_menu_in(std::string_view lower) {
-    for (auto label : {"civil", "criminal", "bankruptcy", "adversary"})
-        if (has_menu_label(lower, label)) return false;
+/// The limited menu, judged only where the filing labels are known (bankruptcy, district,
+/// appellate): a national court ("other") with menus of its own must not look unlinked.
+bool limited_menu_in(std::string_view court_type, std::string_view lower) {
+    if (iequals(court_type, "other") || filing_labels(court_type).empty()) return false;
+    for (auto type : {"bankruptcy", "district", "appellate"})
+        for (auto label : filing_labels(type))
+            if (has_menu_label(lower, label)) return false;
     return has_menu_label(lower, "query") && has_menu_label(lower, "utilities") &&
            (has_menu_label(lower, "logout") || has_logout_link(lower));
 }
@@ -343,12 +375,14 @@ bool shows_filing_menus(std::string_view court_type, std::string_view body) {
     return filing_menus_in(court_type, to_lower(body));
 }
 
-bool shows_limited_menu(std::string_view body) { return limited_menu_in(to_lower(body)); }
+bool shows_limited_menu(std::string_view court_type, std::string_view body) {
+    return limited_menu_in(court_type, to_lower(body));
+}
 
 menu_state classify_menus(std::string_view court_type, std::string_view body) {
     auto lower = to_lower(body);
     if (filing_menus_in(court_type, lower)) return menu_state::filing;
-    if (limited_menu_in(lower)) return menu_state::limited;
+    if (limited_menu_in(court_type, lower)) return menu_state::limited;
     return menu_state::unknown;
 }
 

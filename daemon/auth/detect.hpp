@@ -40,17 +40,18 @@ namespace courtroute::auth {
 
 /// True when `body` shows the filing menus of a linked account (PROTOCOL.md §5): a menu entry
 /// labelled `Bankruptcy` or `Adversary` when `court_type` is "bankruptcy", `Civil` or `Criminal`
-/// when it is "district". A menu entry is the label as a whole element text (`>Civil<`, spaces
+/// when it is "district" (or "other": the national courts), `Filing` or `File a Document` when
+/// it is "appellate". A menu entry is the label as a whole element text (`>Civil<`, spaces
 /// allowed) or a `DisplayMenu.pl?<Label>` link. One label suffices (tolerant: courts trim menus).
-/// Always false for other court types (appellate menus are unknown): callers must not infer a
-/// link mismatch there.
+/// Always false for an unknown court type.
 [[nodiscard]] bool shows_filing_menus(std::string_view court_type, std::string_view body);
 
 /// True when `body` shows the limited NextGen menu of an unlinked account: `Query` and
 /// `Utilities` entries and a logout (a `Logout` entry or the `login.pl?logout` link), and none of
-/// the filing labels `Civil`, `Criminal`, `Bankruptcy`, `Adversary`. `Reports` is not required
-/// because the exact labels are unknown (PROTOCOL.md §5).
-[[nodiscard]] bool shows_limited_menu(std::string_view body);
+/// the filing labels of any court type. `Reports` is not required because the exact labels are
+/// unknown (PROTOCOL.md §5). Always false at a national court ("other") or an unknown type, whose
+/// own filing menus might carry other labels: nothing is inferred there from a missing label.
+[[nodiscard]] bool shows_limited_menu(std::string_view court_type, std::string_view body);
 
 /// What a logged-in court page says about the account's link state.
 enum class menu_state {

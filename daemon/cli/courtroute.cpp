@@ -73,7 +73,8 @@ commands:
                            session) whether it shows the filing menus: linked or not, what it
                            showed, and the next step; without COURT the courts USER uses
   status [--json] [--user USER]
-                           routes and warnings, as a table or as the JSON of /status
+                           what to do, worst first, each line ending with the next step,
+                           then each user's courts; --json: the JSON of /status
   courts [--system nextgen|legacy] [--type district|bankruptcy|appellate|other]
                            the court registry as a table (systems in force today)
   ca                       the local CA certificate's path (created on first use)
@@ -608,46 +609,41 @@ int cmd_unlink(context& ctx, std::span<const std::string> args) {
     return 0;
 }
 
+/// `doc` narrowed to one user: that user's entry and warnings (not the registry-wide ones).
+void keep_only_user(boost::json::object& doc, const std::string& user) {
+    boost::json::array users, warnings;
+    for (auto& u : doc.at("users").as_array())
+        if (u.as_object().at("user").as_string() == user) users.push_back(u);
+    for (auto& w : doc.at("warnings").as_array())
+        if (w.as_object().at("user").as_string() == user) warnings.push_back(w);
+    doc["users"] = std::move(users);
+    doc["warnings"] = std::move(warnings);
+}
+
 int cmd_status(context& ctx, std::span<const std::string> args) {
     const auto a = parse_args(args, "status", {"--user"}, {"--json"}, {});
     auto only = a.value("--user");
-    const auto print = [&](const boost::json::object& doc) {
-        if (a.flag("--json")) {
-            pretty_json(std::cout, doc);
-            std::cout << '\n';
-        } else {
-            std::cout << status_table(doc);
-        }
-    };
+    if (only) ctx.require_user(*only);
     // A running daemon knows more (live sessions, notices, rejected sessions): ask it first;
     // the store and registry answer when it is not running.
-    if (auto live = cli::fetch_daemon_status(ctx.config().admin_socket(), std::chrono::milliseconds(1500))) {
-        if (only) {
-            ctx.require_user(*only);
-            boost::json::array users, warnings;
-            for (auto& u : live->at("users").as_array())
-                if (u.as_object().at("user").as_string() == *only) users.push_back(u);
-            for (auto& w : live->at("warnings").as_array())
-                if (w.as_object().at("user").as_string() == *only) warnings.push_back(w);
-            (*live)["users"] = std::move(users);
-            (*live)["warnings"] = std::move(warnings);
-        }
-        print(*live);
-        return 0;
+    auto doc = cli::fetch_daemon_status(ctx.config().admin_socket(), std::chrono::milliseconds(1500));
+    if (!doc) {
+        auto& db = ctx.db();
+        report_input in;
+        in.reg = &ctx.courts();
+        in.today = today();
+        in.now_unix = unix_now();
+        for (auto& u : db.users())
+            if (!only || u.name == *only) in.users.push_back(load_user_facts(db, u.name));
+        doc = status_report(in);
     }
-    const auto& reg = ctx.courts();
-    auto& db = ctx.db();
-    report_input in;
-    in.reg = &reg;
-    in.today = today();
-    in.now_unix = unix_now();
-    if (only) {
-        ctx.require_user(*only);
-        in.users.push_back(load_user_facts(db, *only));
+    if (only) keep_only_user(*doc, *only);
+    if (a.flag("--json")) {
+        pretty_json(std::cout, *doc);
+        std::cout << '\n';
     } else {
-        for (auto& u : db.users()) in.users.push_back(load_user_facts(db, u.name));
+        std::cout << status_table(*doc);
     }
-    print(status_report(in));
     return 0;
 }
 

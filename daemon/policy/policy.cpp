@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "core/text.hpp"
+
 namespace courtroute {
 
 std::string_view to_string(route r) {
@@ -32,6 +34,33 @@ std::string_view to_string(warning_code c) {
     case warning_code::upstream_timeout: return "upstream_timeout";
     }
     return "registry_error";
+}
+
+std::optional<warning_code> parse_warning_code(std::string_view name) {
+    for (int i = 0; i <= static_cast<int>(warning_code::upstream_timeout); ++i)
+        if (to_string(static_cast<warning_code>(i)) == name) return static_cast<warning_code>(i);
+    return std::nullopt;
+}
+
+warning_severity severity(warning_code c) {
+    switch (c) {
+    case warning_code::unlinked_nextgen:
+    case warning_code::link_mismatch:
+    case warning_code::shared_pacer_account: return warning_severity::cannot_file;
+    case warning_code::nextgen_cutover_soon:
+    case warning_code::pacer_password_age:
+    case warning_code::pacer_notice: return warning_severity::soon;
+    default: return warning_severity::blocked;
+    }
+}
+
+std::string_view to_string(warning_severity s) {
+    switch (s) {
+    case warning_severity::blocked: return "blocked";
+    case warning_severity::cannot_file: return "cannot file";
+    case warning_severity::soon: return "soon";
+    }
+    return "blocked";
 }
 
 std::string warning::header_value() const {
@@ -71,6 +100,8 @@ using namespace std::chrono;
 
 int days_between(day from, day to) { return static_cast<int>((sys_days{to} - sys_days{from}).count()); }
 
+std::string in_days(int n) { return n == 1 ? "tomorrow" : "in " + std::to_string(n) + " days"; }
+
 
 warning make(warning_code code, const std::string& user, const std::string& court_id, std::string message) {
     return warning{code, user, court_id, std::move(message)};
@@ -109,7 +140,72 @@ std::vector<warning> pacer_account_warnings(const user_facts& u, std::int64_t no
         }
     }
     if (!u.runtime.pacer_notice.empty())
-        out.push_back(make(warning_code::pacer_notice, u.user, "", "PACER says: " + u.runtime.pacer_notice));
+        out.push_back(make(warning_code::pacer_notice, u.user, "",
+                           "PACER says: " + u.runtime.pacer_notice +
+                               " (do what it asks: log in at pacer.uscourts.gov, Manage My Account)"));
+    return out;
+}
+
+// The steps on the day a legacy court moves to NextGen, for one of its filers.
+std::string cutover_steps(const court& c, const user_facts& u) {
+    std::string steps;
+    if (!u.pacer)
+        steps = "store your individual PACER login with: courtroute pacer set " + u.user + " --login LOGIN; then ";
+    else if (u.pacer->shared)
+        steps = "file with an individual PACER account (the stored one is a shared firm account), store it with "
+                "courtroute pacer set " + u.user + "; then ";
+    return steps + linking_steps(c, u.user);
+}
+
+// Whether PACER will ask this account for a one-time passcode that courtroute cannot give: MFA is
+// mandatory for every account with filing rights (PROTOCOL.md §1), shown by a recorded link or by
+// a court's filing menus, or PACER's own notice announces it.
+bool mfa_expected_without_secret(const user_facts& u) {
+    if (!u.pacer || u.pacer->has_totp || u.pacer->shared || u.pacer->state != credential_state::active) return false;
+    if (!u.links.empty()) return true;
+    for (auto& [_, o] : u.observed)
+        if (o.filing_menus) return true;
+    std::string notice = to_lower(u.runtime.pacer_notice);
+    for (std::string_view word : {"passcode", "multi-factor", "multifactor", "two-factor", "mfa"})
+        if (notice.find(word) != std::string::npos) return true;
+    return false;
+}
+
+// Account-wide items of a person's to-do list that no single court shows (the status only).
+std::vector<warning> account_todo(const registry& reg, const user_facts& u, day today) {
+    std::vector<warning> out;
+    if (!u.pacer) {
+        // Courts already used say it per court; a new user hears it before the first request.
+        auto nextgen = std::count_if(reg.courts().begin(), reg.courts().end(),
+                                     [&](const court& c) { return c.system_on(today) == court_system::nextgen; });
+        if (nextgen > 0)
+            out.push_back(make(warning_code::missing_pacer_credential, u.user, "",
+                               "no PACER login is stored for " + u.user + ", and " + std::to_string(nextgen) + " of " +
+                                   std::to_string(reg.courts().size()) +
+                                   " courts are on NextGen CM/ECF and take it: store it with courtroute pacer set " +
+                                   u.user + " --login LOGIN (password on stdin)"));
+        return out;
+    }
+    const auto& p = *u.pacer;
+    if (mfa_expected_without_secret(u))
+        out.push_back(make(warning_code::mfa_required, u.user, "",
+                           "PACER asks every account with filing rights for a one-time passcode at login, and no "
+                           "TOTP secret is stored for " + p.login + ", so the next PACER login will fail: turn on "
+                           "MFA at pacer.uscourts.gov if it is not on, then store the secret with: courtroute pacer "
+                           "set " + u.user + " --login " + p.login + " --totp (password, then the base32 secret, on "
+                           "stdin)"));
+    if (!p.shared && u.links.empty()) {
+        std::string used;
+        for (auto& id : relevant_courts(u))
+            if (const court* c = reg.find_id(id); c && c->system_on(today) == court_system::nextgen)
+                used += (used.empty() ? "" : ", ") + id;
+        out.push_back(make(warning_code::unlinked_nextgen, u.user, "",
+                           u.user + " has linked no NextGen court yet (" +
+                               (used.empty() ? std::string("none used yet") : "used: " + used) +
+                               "); every NextGen court needs the one-time link before its filing menus appear: at "
+                               "each, log in with your PACER account, open Utilities > Link a CM/ECF account to my "
+                               "PACER account, then check it with: courtroute verify " + u.user + " COURT"));
+    }
     return out;
 }
 
@@ -120,10 +216,9 @@ void court_warnings(const court& c, const user_facts& u, day today, decision& d)
         auto days = days_between(today, *c.nextgen_since);
         if (days > 0 && days <= cutover_warn_days)
             d.warnings.push_back(make(warning_code::nextgen_cutover_soon, u.user, c.id,
-                                      c.id + " moves to NextGen CM/ECF on " + to_string(*c.nextgen_since) + " (in " +
-                                          std::to_string(days) +
-                                          " days): from then on it takes your PACER account, and you must link "
-                                          "your CM/ECF account there once"));
+                                      c.id + " moves to NextGen CM/ECF on " + to_string(*c.nextgen_since) + " (" +
+                                          in_days(days) + ") and from then on takes your PACER account, not its own login; "
+                                          "on that date " + cutover_steps(c, u)));
     }
     if (u.runtime.session_rejected.contains(c.id))
         d.warnings.push_back(make(warning_code::session_rejected, u.user, c.id,
@@ -215,18 +310,23 @@ std::vector<warning> compute_warnings(const registry& reg, const std::vector<use
     };
     for (auto& e : reg.errors()) {
         add(make(warning_code::registry_error, "", std::filesystem::path(e.file).stem().string(),
-                 "court drop-in skipped: " + e.to_string()));
+                 "court drop-in skipped: " + e.to_string() +
+                     " (fix the file, check it with courtroute check, then reload the daemon: systemctl reload "
+                     "courtroute)"));
     }
     for (auto& c : reg.courts()) {
         if (c.system_on(today) != court_system::legacy || !c.nextgen_since) continue;
         auto days = days_between(today, *c.nextgen_since);
         if (days > 0 && days <= cutover_warn_days)
             add(make(warning_code::nextgen_cutover_soon, "", c.id,
-                     c.id + " moves to NextGen CM/ECF on " + to_string(*c.nextgen_since) + " (in " +
-                         std::to_string(days) + " days): its filers must link their CM/ECF accounts there once"));
+                     c.id + " moves to NextGen CM/ECF on " + to_string(*c.nextgen_since) + " (" + in_days(days) +
+                         "): its filers log in with their own PACER accounts from then "
+                         "on and must link their CM/ECF accounts there once; each filer's own steps are in "
+                         "courtroute status --user USER"));
     }
     for (auto& u : users) {
         for (auto& w : pacer_account_warnings(u, now_unix)) add(std::move(w));
+        for (auto& w : account_todo(reg, u, today)) add(std::move(w));
         for (auto& id : relevant_courts(u)) {
             const court* c = reg.find_id(id);
             if (!c) continue;  // a court since removed from the registry: nothing to route
@@ -234,6 +334,8 @@ std::vector<warning> compute_warnings(const registry& reg, const std::vector<use
                 if (w.court == c->id) add(std::move(w));
         }
     }
+    std::stable_sort(out.begin(), out.end(),
+                     [](const warning& a, const warning& b) { return severity(a.code) < severity(b.code); });
     return out;
 }
 

@@ -42,6 +42,17 @@ enum class warning_code {
     upstream_timeout,         ///< the court did not answer in time (504)
 };
 [[nodiscard]] std::string_view to_string(warning_code c);
+/// The code named `name`, or nullopt (to read a warning back from the JSON of /status).
+[[nodiscard]] std::optional<warning_code> parse_warning_code(std::string_view name);
+
+/// How bad a warning is, worst first: the order of a person's to-do list.
+enum class warning_severity {
+    blocked,     ///< requests fail now (no or refused credential, court refusing the session)
+    cannot_file, ///< pages load but the filing menus are or will be missing
+    soon,        ///< nothing fails yet: act before the date it names
+};
+[[nodiscard]] warning_severity severity(warning_code c);
+[[nodiscard]] std::string_view to_string(warning_severity s);
 
 /// One warning: for a user (may be empty for registry errors) at a court (may be empty for
 /// account-wide warnings), with a one-sentence message telling the user what to do.
@@ -118,7 +129,8 @@ struct decision {
 /// The courts a user's status covers: linked, with a stored CM/ECF login, or used since start.
 [[nodiscard]] std::set<std::string> relevant_courts(const user_facts& user);
 
-/// Every warning of every user plus registry errors (the `warnings` array of /status).
+/// Every warning of every user plus registry errors (the `warnings` array of /status), worst
+/// first (see `warning_severity`), each message ending with the next step to take.
 [[nodiscard]] std::vector<warning> compute_warnings(const registry& reg, const std::vector<user_facts>& users,
                                                     day today, std::int64_t now_unix);
 

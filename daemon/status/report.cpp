@@ -1,6 +1,7 @@
 #include "status/report.hpp"
 
 #include <boost/json.hpp>
+#include <map>
 
 #include "core/text.hpp"
 
@@ -85,6 +86,17 @@ std::string str(const json::value& v) {
     if (v.is_bool()) return v.get_bool() ? "yes" : "no";
     return json::serialize(v);
 }
+
+// One line of the to-do list: `N. [severity] user @ court: message`, the message ending with
+// the next step.
+std::string todo_line(std::size_t n, const json::object& w) {
+    auto code = parse_warning_code(str(w.at("code")));
+    std::string who = str(w.at("user")), where = str(w.at("court"));
+    std::string scope = who.empty() ? where : where.empty() ? who : who + " @ " + where;
+    return "  " + std::to_string(n) + ". [" + std::string(to_string(severity(code.value_or(warning_code::registry_error)))) +
+           "] " + scope + ": " + str(w.at("message")) + "\n";
+}
+
 } // namespace
 
 std::string status_table(const json::object& doc) {
@@ -92,35 +104,49 @@ std::string status_table(const json::object& doc) {
     auto& reg = doc.at("registry").as_object();
     out += "registry: " + str(reg.at("courts")) + " courts (" + str(reg.at("nextgen")) + " nextgen, " +
            str(reg.at("legacy")) + " legacy), " + std::to_string(reg.at("errors").as_array().size()) + " errors\n";
+
+    // The to-do list first, worst first (the order of /status), numbered so the tables can point at it.
+    auto& ws = doc.at("warnings").as_array();
+    std::map<std::pair<std::string, std::string>, std::string> refs; // (user, court) -> "1, 3"
+    if (ws.empty()) {
+        out += "\nto do: nothing\n";
+    } else {
+        out += "\nto do, worst first:\n";
+        std::size_t n = 0;
+        for (auto& wv : ws) {
+            auto& w = wv.as_object();
+            out += todo_line(++n, w);
+            auto& r = refs[{str(w.at("user")), str(w.at("court"))}];
+            r += (r.empty() ? "" : ", ") + std::to_string(n);
+        }
+    }
     for (auto& uv : doc.at("users").as_array()) {
         auto& u = uv.as_object();
         auto& p = u.at("pacer").as_object();
-        out += "\nuser " + str(u.at("user")) + "  pacer: " + str(p.at("login")) + " (" + str(p.at("state")) +
+        const std::string user = str(u.at("user"));
+        out += "\nuser " + user + "  pacer: " + str(p.at("login")) + " (" + str(p.at("state")) +
                (p.at("shared").as_bool() ? ", shared" : "") + ")\n";
-        char line[160];
+        auto& courts = u.at("courts").as_array();
+        if (courts.empty()) {
+            out += "  no court used yet\n";
+            continue;
+        }
+        char line[240];
         std::snprintf(line, sizeof line, "  %-10s %-8s %-7s %s\n", "COURT", "SYSTEM", "ROUTE", "LINK/CREDENTIAL");
         out += line;
-        for (auto& cv : u.at("courts").as_array()) {
+        for (auto& cv : courts) {
             auto& c = cv.as_object();
+            const std::string id = str(c.at("court"));
             std::string extra = c.contains("linked") ? (c.at("linked").as_bool() ? "linked" : "not linked")
                                                      : "credential " + str(c.at("credential"));
             if (auto* o = c.if_contains("observed"); o && o->is_object())
                 extra += "; court showed " + str(o->as_object().at("menus")) + " menus " +
                          str(o->as_object().at("at")).substr(0, 10);
-            std::snprintf(line, sizeof line, "  %-10s %-8s %-7s %s\n", str(c.at("court")).c_str(),
-                          str(c.at("system")).c_str(), str(c.at("route")).c_str(), extra.c_str());
+            if (auto r = refs.find({user, id}); r != refs.end()) extra += " (to do " + r->second + ")";
+            std::snprintf(line, sizeof line, "  %-10s %-8s %-7s %s\n", id.c_str(), str(c.at("system")).c_str(),
+                          str(c.at("route")).c_str(), extra.c_str());
             out += line;
         }
-    }
-    auto& ws = doc.at("warnings").as_array();
-    out += "\nwarnings: " + std::to_string(ws.size()) + "\n";
-    for (auto& wv : ws) {
-        auto& w = wv.as_object();
-        std::string who = str(w.at("user"));
-        if (who.empty()) who = "-";
-        std::string where = str(w.at("court"));
-        if (where.empty()) where = "-";
-        out += "  " + str(w.at("code")) + " [" + who + " @ " + where + "] " + str(w.at("message")) + "\n";
     }
     return out;
 }

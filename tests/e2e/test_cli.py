@@ -372,6 +372,49 @@ class StatusTest(CliTest):
         self.assertIn("4 courts", table)
         self.assertIn("alice", table)
 
+    def todo(self, *extra):
+        """The numbered lines of `courtroute status`'s to-do list, in order."""
+        return [line.strip() for line in self.ok("status", *extra).stdout.splitlines()
+                if re.match(r"^  \d+\. \[", line)]
+
+    def test_status_reads_as_a_todo_list(self):
+        # A new user: no PACER login yet. The table alone would be empty; the list says what to do.
+        self.add_user("dana")
+        lines = self.todo("--user", "dana")
+        self.assertEqual(len(lines), 1, lines)
+        self.assertRegex(lines[0], r"^1\. \[blocked\] dana: no PACER login is stored for dana.*"
+                                   r"courtroute pacer set dana --login LOGIN")
+        # With a PACER login and no link recorded anywhere: the one-time link every NextGen court needs.
+        self.assertEqual(self.set_pacer("dana").returncode, 0)
+        lines = self.todo("--user", "dana")
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("[cannot file] dana: dana has linked no NextGen court yet (none used yet)", lines[0])
+        self.assertTrue(lines[0].endswith("courtroute verify dana COURT"), lines[0])
+        # A legacy login with a failed mark, a court moving to NextGen tomorrow, a link recorded
+        # (an account with filing rights and no TOTP secret: PACER will ask for a passcode).
+        self.assertEqual(self.cli("ecf", "set", "dana", "mad", "--login", "dana_ma", input=PACER_PASSWORD + "\n").returncode, 0)
+        self.ok("link", "dana", "azb")
+        lines = self.todo("--user", "dana")
+        severities = [re.match(r"^\d+\. \[([a-z ]+)\]", l).group(1) for l in lines]
+        order = {"blocked": 0, "cannot file": 1, "soon": 2}
+        self.assertEqual(severities, sorted(severities, key=order.get), "worst first: %s" % lines)
+        self.assertEqual([int(l.split(".")[0]) for l in lines], list(range(1, len(lines) + 1)))
+        text = "\n".join(lines)
+        self.assertIn("--totp", text)  # MFA, before PACER demands it
+        cutover = [l for l in lines if "dana @ mad" in l and "moves to NextGen" in l]
+        self.assertEqual(len(cutover), 1, lines)
+        self.assertIn("on that date log in at https://ecf.mad.uscourts.gov", cutover[0])
+        self.assertTrue(cutover[0].endswith("courtroute link dana mad"), cutover[0])
+        self.assertNotIn("has linked no NextGen court", text)
+        # Each court row of the table points at its lines of the list; --json is the same report.
+        table = self.ok("status", "--user", "dana").stdout
+        self.assertRegex(table, r"mad +legacy +cmecf +credential active \(to do \d+\)")
+        self.assertRegex(table, r"azb +nextgen +pacer +linked\n")
+        doc = self.status("--user", "dana")
+        self.assertEqual(len([w for w in doc["warnings"]]), len(lines))
+        for w in doc["warnings"]:
+            self.assertEqual(set(w), {"user", "court", "code", "message"})
+
     def test_registry_errors_in_status(self):
         self.write_court("broken", "id = \n")
         doc = self.status()

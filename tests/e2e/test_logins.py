@@ -923,6 +923,10 @@ class LoginTest(unittest.TestCase):
         court = {c["court"]: c for c in self.status_user(self.status(), user)["courts"]}["lkc"]
         self.assertEqual(court["linked"], False)
         self.assertEqual(court["observed"]["menus"], "limited")
+        # The to-do list of `courtroute status` (through the daemon) names the courts used and the link.
+        todo = self.cli(self.d, ["status", "--user", user]).stdout
+        self.assertRegex(todo, r"\[cannot file\] %s: %s has linked no NextGen court yet \(used: [a-z0-9, ]*lkc" % (user, user))
+        self.assertRegex(todo, r"\[cannot file\] %s @ lkc: no link is recorded .*courtroute link %s lkc\n" % (user, user))
         self.assertEqual(court["observed"]["source"], "page")
         self.assertRegex(court["observed"]["at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
         # The attorney links at the court: the next page shows the filing menus, recorded at once.

@@ -124,13 +124,84 @@ TEST(Detect, Menus) {
     EXPECT_FALSE(shows_filing_menus("bankruptcy", limited));
     EXPECT_FALSE(shows_filing_menus("district", limited));
     EXPECT_FALSE(shows_filing_menus("appellate", dc_linked));
-    EXPECT_TRUE(shows_limited_menu(limited));
-    EXPECT_FALSE(shows_limited_menu(bk_linked));
-    EXPECT_FALSE(shows_limited_menu(dc_linked));
-    EXPECT_FALSE(shows_limited_menu("<html>Docket Report</html>"));
+    EXPECT_FALSE(shows_filing_menus("unknown", dc_linked));
+    EXPECT_TRUE(shows_limited_menu("bankruptcy", limited));
+    EXPECT_FALSE(shows_limited_menu("other", limited)) << "a national court's own menus are not judged";
+    EXPECT_FALSE(shows_limited_menu("bankruptcy", bk_linked));
+    EXPECT_FALSE(shows_limited_menu("district", dc_linked));
+    EXPECT_FALSE(shows_limited_menu("district", "<html>Docket Report</html>"));
     EXPECT_EQ(classify_menus("bankruptcy", bk_linked), menu_state::filing);
     EXPECT_EQ(classify_menus("bankruptcy", limited), menu_state::limited);
     EXPECT_EQ(classify_menus("district", "<html></html>"), menu_state::unknown);
+}
+
+// Saved page shapes: the main page a NextGen court serves after a PACER login, as the CM/ECF
+// releases lay it out (a YUI menu bar of `DisplayMenu.pl` links at district and bankruptcy
+// courts; the appellate courts' own bar with "Filing"), linked and not linked, each judged
+// for its own court type.
+TEST(Detect, MenusOnSavedCourtPages) {
+    const std::string head =
+        "<!DOCTYPE html PUBLIC \"-//W3C//DTD HTML 4.01 Transitional//EN\">\n<HTML><HEAD><TITLE>CM/ECF - U.S. "
+        "Court</TITLE>\n<SCRIPT type=\"text/javascript\">var CSO_HOST='pacer.login.uscourts.gov';\n"
+        "function changeClientCode(){ window.location='https://pacer.login.uscourts.gov/csologin/login.jsf"
+        "?pscCourtId=X&appurl=' + escape(location.href); }</SCRIPT></HEAD>\n<BODY BGCOLOR=FFFFFF>\n"
+        "<div id=\"topmenu\" class=\"yuimenubar\"><div class=\"bd\"><ul class=\"first-of-type\">\n";
+    const std::string tail =
+        "<li class=\"yuimenubaritem\"><a class=\"yuimenubaritemlabel\" href=\"/cgi-bin/login.pl?logout\">\n"
+        "    Logout\n  </a></li></ul></div></div>\n<CENTER><IMG SRC=\"/graphics/seal.gif\"><P>Welcome to the "
+        "court's Electronic Case Filing system. Criminal and civil cases, bankruptcy and adversary "
+        "proceedings are filed here.</CENTER></BODY></HTML>\n";
+    auto item = [](std::string href, std::string label) {
+        return "<li class=\"yuimenubaritem\"><a class=\"yuimenubaritemlabel\" href=\"" + href + "\">" + label +
+               "</a></li>\n";
+    };
+    const std::string query = item("/cgi-bin/iquery.pl", "Query"), reports = item("/cgi-bin/DisplayMenu.pl?Reports", "Reports"),
+                      utilities = item("/cgi-bin/DisplayMenu.pl?Utilities&id=-1", "Utilities"),
+                      search = item("#", "<img src=\"/graphics/search.gif\" alt=\"Search\">");
+    struct page {
+        const char* name;
+        const char* type;
+        std::string body;
+        menu_state want;
+    };
+    const page pages[] = {
+        {"bankruptcy, linked", "bankruptcy",
+         head + item("/cgi-bin/DisplayMenu.pl?BankruptcyEvents&id=1307", "Bankruptcy") +
+             item("/cgi-bin/DisplayMenu.pl?AdversaryEvents&id=1307", "Adversary") + query + reports + utilities + search + tail,
+         menu_state::filing},
+        {"bankruptcy, linked, trimmed to Adversary", "bankruptcy",
+         head + item("/cgi-bin/DisplayMenu.pl?AdversaryEvents", "\n  Adversary\n") + query + utilities + tail,
+         menu_state::filing},
+        {"bankruptcy, not linked", "bankruptcy", head + query + reports + utilities + search + tail,
+         menu_state::limited},
+        {"district, linked", "district",
+         head + item("/cgi-bin/DisplayMenu.pl?CivilEvents&id=882", "Civil") +
+             item("/cgi-bin/DisplayMenu.pl?CriminalEvents&id=882", "Criminal") + query + reports + utilities + tail,
+         menu_state::filing},
+        {"district, not linked", "district", head + query + reports + utilities + tail, menu_state::limited},
+        {"district page judged as bankruptcy", "bankruptcy",
+         head + item("/cgi-bin/DisplayMenu.pl?CivilEvents", "Civil") + query + utilities + tail, menu_state::unknown},
+        {"appellate, linked", "appellate",
+         head + item("/n/beam/servlet/TransportRoom?servlet=CaseSelectionTable.jsp", "Filing") + query + reports +
+             utilities + tail,
+         menu_state::filing},
+        {"appellate, linked, File a Document", "appellate",
+         head + item("/n/beam/servlet/TransportRoom?servlet=DocketEntryFilingPage.jsp", "File a Document") + query +
+             utilities + tail,
+         menu_state::filing},
+        {"appellate, not linked", "appellate", head + query + reports + utilities + tail, menu_state::limited},
+        {"national court with its own menu", "other",
+         head + item("/cgi-bin/DisplayMenu.pl?MDLEvents", "MDL") + query + utilities + tail, menu_state::unknown},
+        {"national court, civil menu", "other",
+         head + item("/cgi-bin/DisplayMenu.pl?CivilEvents", "Civil") + query + utilities + tail, menu_state::filing},
+        {"docket report (no menu bar)", "district",
+         "<html><body><h3>CIVIL DOCKET FOR CASE #: 2:24-cv-00001</h3><table><tr><td>Civil</td></tr></table></body></html>",
+         menu_state::unknown},
+        {"login page", "district",
+         "<html><form method=post action=\"/cgi-bin/login.pl\"><input type=password name=key></form></html>",
+         menu_state::unknown},
+    };
+    for (auto& p : pages) EXPECT_EQ(classify_menus(p.type, p.body), p.want) << p.name;
 }
 
 namespace {

@@ -290,3 +290,156 @@ TEST(LinkRules, EcfSetRefusedOnlyAtALinkedNextGenCourt) {
     u.links.insert("azb");
     EXPECT_TRUE(ecf_set_refusal(nextgen, u, today_));
 }
+
+namespace {
+
+/// A registry of three courts written to a temporary folder: azb and azd NextGen, nvb legacy
+/// until `nvb_since` (if any).
+struct todo_registry {
+    std::filesystem::path dir;
+    std::shared_ptr<const registry> reg;
+
+    explicit todo_registry(std::optional<day> nvb_since = std::nullopt) {
+        namespace fs = std::filesystem;
+        dir = fs::temp_directory_path() / ("courtroute-todo-" + std::to_string(::getpid()));
+        fs::create_directories(dir);
+        auto write = [&](const std::string& id, const char* type, const char* sys, const std::string& extra) {
+            std::ofstream(dir / (id + ".toml"))
+                << "id = \"" << id << "\"\nname = \"" << id << "\"\ntype = \"" << type << "\"\necf_url = \"https://ecf."
+                << id << ".uscourts.gov\"\nsystem = \"" << sys << "\"\n" << extra;
+        };
+        write("azb", "bankruptcy", "nextgen", "");
+        write("azd", "district", "nextgen", "");
+        write("nvb", "bankruptcy", "legacy", nvb_since ? "nextgen_since = " + to_string(*nvb_since) + "\n" : "");
+        reg = registry::load({dir});
+    }
+    ~todo_registry() { std::filesystem::remove_all(dir); }
+};
+
+std::string status_text(const registry& reg, const std::vector<user_facts>& users) {
+    report_input in;
+    in.reg = &reg;
+    in.users = users;
+    in.today = today_;
+    in.now_unix = now_;
+    return status_table(status_report(in));
+}
+
+} // namespace
+
+// CONTRACT §6 status and issue 10: the warnings read as a to-do list, worst first, each line
+// ending with the step to take.
+TEST(Todo, NewUserIsToldToStorePacerThenToLink) {
+    todo_registry r;
+    user_facts bob;
+    bob.user = "bob";
+    auto ws = compute_warnings(*r.reg, {bob}, today_, now_);
+    ASSERT_EQ(codes(ws), std::vector<std::string>{"missing_pacer_credential"});
+    EXPECT_EQ(ws[0].court, "");
+    EXPECT_NE(ws[0].message.find("2 of 3 courts"), std::string::npos) << ws[0].message;
+    EXPECT_NE(ws[0].message.find("courtroute pacer set bob --login LOGIN"), std::string::npos);
+
+    // With a PACER login and no link anywhere: the one-time link, and the courts used so far.
+    auto alice = alice_with_pacer();
+    ws = compute_warnings(*r.reg, {alice}, today_, now_);
+    ASSERT_EQ(codes(ws), std::vector<std::string>{"unlinked_nextgen"});
+    EXPECT_NE(ws[0].message.find("none used yet"), std::string::npos) << ws[0].message;
+    EXPECT_NE(ws[0].message.find("courtroute verify alice COURT"), std::string::npos);
+    alice.runtime.courts_used = {"azd", "azb", "nvb"};
+    ws = compute_warnings(*r.reg, {alice}, today_, now_);
+    auto account = std::find_if(ws.begin(), ws.end(), [](const warning& w) { return w.court.empty(); });
+    ASSERT_NE(account, ws.end());
+    EXPECT_NE(account->message.find("used: azb, azd)"), std::string::npos) << account->message;  // NextGen ones only
+
+    // One link recorded: that account-wide line is gone, the per-court lines stay.
+    alice.links.insert("azb");
+    alice.pacer->has_totp = true;
+    ws = compute_warnings(*r.reg, {alice}, today_, now_);
+    for (auto& w : ws) EXPECT_FALSE(w.code == warning_code::unlinked_nextgen && w.court.empty()) << w.message;
+    EXPECT_TRUE(has(ws, warning_code::unlinked_nextgen));  // azd
+}
+
+TEST(Todo, MfaIsExpectedOnlyOfIndividualFilingAccountsWithoutASecret) {
+    todo_registry r;
+    auto alice = alice_with_pacer();
+    auto mfa = [&](const user_facts& u) { return has(compute_warnings(*r.reg, {u}, today_, now_), warning_code::mfa_required); };
+    EXPECT_FALSE(mfa(alice)) << "no sign of filing rights yet";
+    alice.observed.emplace("azb", link_observation{"azb", true, now_, "page"});
+    EXPECT_TRUE(mfa(alice)) << "filing menus shown: PACER asks filers for a passcode";
+    alice.observed.clear();
+    alice.links.insert("azd");
+    EXPECT_TRUE(mfa(alice)) << "a recorded link";
+    alice.pacer->has_totp = true;
+    EXPECT_FALSE(mfa(alice)) << "a TOTP secret is stored";
+    auto shared = alice_with_pacer(true);
+    shared.runtime.pacer_notice = "Multi-factor authentication will be required";
+    EXPECT_FALSE(mfa(shared)) << "a shared account cannot file";
+    auto noticed = alice_with_pacer();
+    noticed.runtime.pacer_notice = "You will be asked for a one-time PASSCODE from 2026-12-01";
+    EXPECT_TRUE(mfa(noticed)) << "PACER's own notice announces it";
+    // The decision for a request never carries it: it is the status's advice, not the answer's.
+    EXPECT_FALSE(has(decide(*r.reg->find_id("azd"), alice_with_pacer(), today_, unlinked_policy::warn, now_).warnings,
+                     warning_code::mfa_required));
+}
+
+TEST(Todo, WorstFirstAndEveryLineEndsWithAStep) {
+    todo_registry r(day{sys_days{today_} + days{12}});
+    auto alice = alice_with_pacer();
+    alice.pacer->password_set_at = now_ - 170 * 86400;          // soon
+    alice.runtime.courts_used = {"azb"};                         // cannot file (unlinked)
+    alice.ecf.emplace("nvb", ecf_facts{"alice_nv", credential_state::failed, "Invalid ID or password", 3});  // blocked
+    user_facts bob;
+    bob.user = "bob";                                            // blocked (no PACER)
+    auto ws = compute_warnings(*r.reg, {alice, bob}, today_, now_);
+    ASSERT_GE(ws.size(), 5u);
+    EXPECT_TRUE(std::is_sorted(ws.begin(), ws.end(),
+                               [](const warning& a, const warning& b) { return severity(a.code) < severity(b.code); }));
+    EXPECT_EQ(severity(ws.front().code), warning_severity::blocked);
+    EXPECT_EQ(severity(ws.back().code), warning_severity::soon);
+    for (auto& w : ws) {
+        bool step = w.message.find("courtroute ") != std::string::npos;
+        EXPECT_TRUE(step) << to_string(w.code) << ": " << w.message;
+    }
+    // The cutover, for a filer of that court: the steps to take on that date, the link included.
+    auto cut = std::find_if(ws.begin(), ws.end(), [](const warning& w) {
+        return w.code == warning_code::nextgen_cutover_soon && w.user == "alice";
+    });
+    ASSERT_NE(cut, ws.end());
+    EXPECT_NE(cut->message.find("on that date log in at https://ecf.nvb.uscourts.gov"), std::string::npos)
+        << cut->message;
+    EXPECT_NE(cut->message.find("courtroute link alice nvb"), std::string::npos);
+
+    // The table: numbered lines in that order, labelled, and each court row points at its lines.
+    auto text = status_text(*r.reg, {alice, bob});
+    auto first = text.find("  1. [blocked] ");
+    auto last = text.find("[soon]");
+    ASSERT_NE(first, std::string::npos) << text;
+    ASSERT_NE(last, std::string::npos) << text;
+    EXPECT_LT(first, last);
+    EXPECT_NE(text.find("to do, worst first:"), std::string::npos);
+    EXPECT_NE(text.find("nvb        legacy   cmecf   credential failed (to do "), std::string::npos) << text;
+    EXPECT_NE(text.find("azb        nextgen  pacer   not linked (to do "), std::string::npos) << text;
+    EXPECT_NE(text.find("user bob  pacer: - (none)\n  no court used yet"), std::string::npos) << text;
+}
+
+TEST(Todo, NothingToDoSaysSo) {
+    todo_registry r;
+    auto alice = alice_with_pacer();
+    alice.pacer->has_totp = true;
+    alice.links = {"azb", "azd"};
+    EXPECT_TRUE(compute_warnings(*r.reg, {alice}, today_, now_).empty());
+    auto text = status_text(*r.reg, {alice});
+    EXPECT_NE(text.find("to do: nothing"), std::string::npos) << text;
+    EXPECT_NE(text.find("azd        nextgen  pacer   linked\n"), std::string::npos) << text;
+}
+
+TEST(Todo, SeverityAndCodeNamesRoundTrip) {
+    for (int i = 0; i <= static_cast<int>(warning_code::upstream_timeout); ++i) {
+        auto c = static_cast<warning_code>(i);
+        EXPECT_EQ(parse_warning_code(to_string(c)), c);
+    }
+    EXPECT_FALSE(parse_warning_code("bogus"));
+    EXPECT_EQ(severity(warning_code::login_failed), warning_severity::blocked);
+    EXPECT_EQ(severity(warning_code::link_mismatch), warning_severity::cannot_file);
+    EXPECT_EQ(severity(warning_code::pacer_password_age), warning_severity::soon);
+}
