@@ -42,8 +42,9 @@ std::optional<warning_code> parse_warning_code(std::string_view name) {
     return std::nullopt;
 }
 
-warning_severity severity(warning_code c) {
+warning_severity severity(warning_code c, bool pacer_works) {
     switch (c) {
+    case warning_code::mfa_required: return pacer_works ? warning_severity::soon : warning_severity::blocked;
     case warning_code::unlinked_nextgen:
     case warning_code::link_mismatch:
     case warning_code::shared_pacer_account: return warning_severity::cannot_file;
@@ -85,13 +86,19 @@ user_facts load_user_facts(const store& db, const std::string& user) {
     return f;
 }
 
-std::string linking_steps(const court& c, const std::string& user) {
+std::vector<std::string> linking_step_list(const court& c, const std::string& user) {
     const char* menu = c.type == court_type::appellate ? "Link my filer account to my PACER account"
                                                        : "Link a CM/ECF account to my PACER account";
-    return "log in at " + c.ecf_url + " with your individual PACER account, open Utilities > " + menu +
-           ", enter your old court-issued CM/ECF login and password, check the names and submit (once per court; "
-           "if the filing menus do not appear, log out, close the browser and log in again); then run: "
-           "courtroute link " + user + " " + c.id;
+    return {"log in at " + c.ecf_url + " with your individual PACER account",
+            std::string("open Utilities > ") + menu,
+            "enter your old court-issued CM/ECF login and password, check the names and submit (once per court)",
+            "if the filing menus do not appear, log out, close the browser and log in again",
+            "run: courtroute link " + user + " " + c.id};
+}
+
+std::string linking_steps(const court& c, const std::string& user) {
+    auto s = linking_step_list(c, user);
+    return s[0] + ", " + s[1] + ", " + s[2].substr(0, s[2].size() - 1) + "; " + s[3] + "); then " + s[4];
 }
 
 namespace {
@@ -334,8 +341,11 @@ std::vector<warning> compute_warnings(const registry& reg, const std::vector<use
                 if (w.court == c->id) add(std::move(w));
         }
     }
-    std::stable_sort(out.begin(), out.end(),
-                     [](const warning& a, const warning& b) { return severity(a.code) < severity(b.code); });
+    std::set<std::string, std::less<>> pacer_works;
+    for (auto& u : users)
+        if (u.pacer && u.pacer->state == credential_state::active) pacer_works.insert(u.user);
+    auto rank = [&](const warning& w) { return severity(w.code, pacer_works.contains(w.user)); };
+    std::stable_sort(out.begin(), out.end(), [&](const warning& a, const warning& b) { return rank(a) < rank(b); });
     return out;
 }
 

@@ -51,7 +51,9 @@ enum class warning_severity {
     cannot_file, ///< pages load but the filing menus are or will be missing
     soon,        ///< nothing fails yet: act before the date it names
 };
-[[nodiscard]] warning_severity severity(warning_code c);
+/// `pacer_works`: the user's PACER login is stored and not marked failed or mfa_required, so
+/// `mfa_required` is advice before PACER asks (soon), not a refusal (blocked).
+[[nodiscard]] warning_severity severity(warning_code c, bool pacer_works = false);
 [[nodiscard]] std::string_view to_string(warning_severity s);
 
 /// One warning: for a user (may be empty for registry errors) at a court (may be empty for
@@ -119,7 +121,9 @@ struct decision {
 [[nodiscard]] decision decide(const court& c, const user_facts& user, day today, unlinked_policy unlinked,
                               std::int64_t now_unix);
 
-/// The one-time linking steps at `c` (PROTOCOL.md §5), ending with the command that records it.
+/// The one-time linking steps at `c` (PROTOCOL.md §5), one per entry, the last one the command
+/// that records the link; `linking_steps` is the same as one sentence.
+[[nodiscard]] std::vector<std::string> linking_step_list(const court& c, const std::string& user);
 [[nodiscard]] std::string linking_steps(const court& c, const std::string& user);
 
 /// Whether what `c` last showed the user contradicts the recorded link: the filing menus with

@@ -11,6 +11,8 @@
 #include "routing/answer.hpp"
 #include "routing/classify.hpp"
 #include "routing/request.hpp"
+#include "status/pac.hpp"
+#include "status/page.hpp"
 
 namespace courtroute::proxy {
 namespace {
@@ -252,7 +254,7 @@ private:
         http::response<http::string_body> res{static_cast<http::status>(r.status), req.version()};
         res.set(http::field::content_type, "text/plain; charset=utf-8");
         res.set(http::field::cache_control, "no-store");
-        if (!r.challenge_name.empty()) res.set(r.challenge_name, r.challenge_value);
+        if (!r.extra_header.empty()) res.set(r.extra_header, r.extra_value);
         for (const auto& w : r.warnings)
             if (auto value = w.header_value(); !has_ctl_breaks(value)) res.insert("Courtroute-Warning", value);
         res.body() = r.body();
@@ -294,6 +296,33 @@ private:
                                                  "", "none");
             auto body = d_.status_json(*user);
             co_return co_await write_simple(stream_, req, http::status::ok, "application/json", std::move(body));
+        }
+        case routing::local_page::pac: {
+            // No credentials: a browser fetches it before it can answer a challenge, and it holds
+            // only the registry's public host names.
+            auto proxy = pac_proxy_authority(req[http::field::host], snap.cfg.listen_proxy);
+            co_return co_await write_simple(stream_, req, http::status::ok, "application/x-ns-proxy-autoconfig",
+                                            proxy_pac(*snap.reg, proxy));
+        }
+        case routing::local_page::home: {
+            // A browser cannot add a bearer token: the Basic challenge makes it ask once.
+            auto user = authenticate(req, http::field::authorization, scheme::either, snap);
+            if (!user)
+                co_return co_await write_refusal(stream_, req, routing::credentials_required(routing::credentials_for::page),
+                                                 "", "none");
+            http::response<http::string_body> res{http::status::ok, req.version()};
+            res.set(http::field::content_type, "text/html; charset=utf-8");
+            res.set(http::field::cache_control, "no-store");
+            res.set("Content-Security-Policy", status_page_csp);
+            res.set("X-Content-Type-Options", "nosniff");
+            res.set("X-Frame-Options", "DENY");
+            res.set("Referrer-Policy", "no-referrer");
+            res.keep_alive(keep_alive_after(req));
+            res.body() = status_page(d_.status_doc(*user), *user, *snap.reg, unix_now());
+            without_body_for_head(req, res);
+            beast::get_lowest_layer(stream_).expires_after(client_write_timeout);
+            auto [ec, n] = co_await http::async_write(stream_, res, use_tuple);
+            co_return !ec && res.keep_alive();
         }
         case routing::local_page::metrics: {
             // Each worker's counters are read on its own thread, then merged here.

@@ -126,7 +126,7 @@ int daemon::run() {
     return 0;
 }
 
-std::string daemon::status_json(const std::optional<std::string>& only_user) {
+boost::json::object daemon::status_doc(const std::optional<std::string>& only_user) {
     auto snap = config.current();
     report_input in;
     in.reg = snap->reg.get();
@@ -146,7 +146,11 @@ std::string daemon::status_json(const std::optional<std::string>& only_user) {
             u.runtime.pacer_expires_at =
                 in.now_unix + std::chrono::duration_cast<std::chrono::seconds>(*info->expires - now).count();
     }
-    return boost::json::serialize(status_report(in)) + "\n";
+    return status_report(in);
+}
+
+std::string daemon::status_json(const std::optional<std::string>& only_user) {
+    return boost::json::serialize(status_doc(only_user)) + "\n";
 }
 
 std::string daemon::summary_line() {

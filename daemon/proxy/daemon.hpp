@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/json/object.hpp>
+
 #include "core/published.hpp"
 #include "proxy/login_service.hpp"
 #include "proxy/snapshot.hpp"
@@ -32,8 +34,10 @@ public:
     /// Binds the listener, serves until SIGTERM has drained, returns the exit code.
     int run();
 
-    /// The `/status` document as JSON text: every user's (the administrator's view, over the
-    /// admin socket) or, given a user, only that user's entry and warnings (CONTRACT §6).
+    /// The `/status` document: every user's (the administrator's view, over the admin socket)
+    /// or, given a user, only that user's entry and warnings (CONTRACT §6); `status_json` is its
+    /// text.
+    [[nodiscard]] boost::json::object status_doc(const std::optional<std::string>& only_user = std::nullopt);
     [[nodiscard]] std::string status_json(const std::optional<std::string>& only_user = std::nullopt);
     /// "N courts, N users, N warnings": the STATUS= line for the service manager.
     [[nodiscard]] std::string summary_line();

@@ -20,6 +20,15 @@ std::string normal_host(std::string_view host) {
     return h;
 }
 
+std::optional<local_page> local_page_at(std::string_view path) {
+    if (path == "/") return local_page::home;
+    if (path == "/healthz") return local_page::healthz;
+    if (path == "/status") return local_page::status;
+    if (path == "/metrics") return local_page::metrics;
+    if (path == "/proxy.pac") return local_page::pac;
+    return std::nullopt;
+}
+
 } // namespace
 
 plain_request classify_plain(const request_line& line, const registry& reg) {
@@ -37,9 +46,13 @@ plain_request classify_plain(const request_line& line, const registry& reg) {
         return refuse(403, "courtroute only proxies HTTPS to the courts in its registry");
     }
     auto path = target.substr(0, target.find('?'));
-    if (path == "/healthz") return local_endpoint{local_page::healthz};
-    if (path == "/status") return local_endpoint{local_page::status};
-    if (path == "/metrics") return local_endpoint{local_page::metrics};
+    if (auto page = local_page_at(path)) {
+        if (line.method == "GET" || line.method == "HEAD") return local_endpoint{*page};
+        auto r = refuse(405, "courtroute's own pages answer GET and HEAD only");
+        r.extra_header = "Allow";
+        r.extra_value = "GET, HEAD";
+        return r;
+    }
     if (path.starts_with("/court/")) {
         auto rest = target.substr(7);
         auto slash = rest.find_first_of("/?");
@@ -50,7 +63,8 @@ plain_request classify_plain(const request_line& line, const registry& reg) {
         if (out.upstream_target.front() == '?') out.upstream_target.insert(out.upstream_target.begin(), '/');
         return out;
     }
-    return refuse(404, "courtroute serves /healthz, /status, /metrics and /court/{id}/{path}");
+    return refuse(404, "courtroute serves / (status page), /proxy.pac, /healthz, /status, /metrics and "
+                       "/court/{id}/{path}");
 }
 
 std::variant<intercept, blind_tunnel, refusal> decide_connect(const authority& to, const registry& reg,

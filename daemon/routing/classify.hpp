@@ -28,6 +28,8 @@ enum class local_page {
     healthz, ///< GET /healthz
     status,  ///< GET /status
     metrics, ///< GET /metrics
+    pac,     ///< GET /proxy.pac: the PAC file for browsers
+    home,    ///< GET /: the status page for the signed-in user
 };
 
 /// A request for one of the daemon's own pages.
@@ -51,7 +53,8 @@ struct connect_request {
 /// A request read on the plain listener.
 using plain_request = std::variant<local_endpoint, court_request, connect_request, refusal>;
 
-/// Dispatches a request on the plain listener: CONNECT (authority checked), local endpoints,
+/// Dispatches a request on the plain listener: CONNECT (authority checked), local endpoints
+/// (GET and HEAD only, else 405 with `Allow`),
 /// path mode `/court/{id}/{path}` (404 for an unknown court), absolute-form `http://` (400 to
 /// a court: HTTPS only; 403 elsewhere), anything else 404.
 [[nodiscard]] plain_request classify_plain(const request_line& line, const registry& reg);

@@ -16,8 +16,9 @@ refusal credentials_required(credentials_for place) {
     refusal r;
     r.status = place == credentials_for::proxy ? 407 : 401;
     r.outcome = "unauthenticated";
-    r.challenge_name = place == credentials_for::proxy ? "Proxy-Authenticate" : "WWW-Authenticate";
-    r.challenge_value = place == credentials_for::proxy ? "Basic realm=\"courtroute\"" : "Bearer realm=\"courtroute\"";
+    r.extra_header = place == credentials_for::proxy ? "Proxy-Authenticate" : "WWW-Authenticate";
+    r.extra_value = place == credentials_for::proxy || place == credentials_for::page ? "Basic realm=\"courtroute\""
+                                                                                     : "Bearer realm=\"courtroute\"";
     switch (place) {
     case credentials_for::path_mode:
         r.text = "courtroute needs 'Authorization: Bearer TOKEN' (courtroute user add)";
@@ -25,6 +26,10 @@ refusal credentials_required(credentials_for place) {
     case credentials_for::status:
         r.text = "/status shows a user's own routes and warnings: send 'Authorization: Bearer TOKEN' "
                  "(courtroute user add); the administrator's full view is `courtroute status`";
+        break;
+    case credentials_for::page:
+        r.text = "the courtroute status page shows a user's own courts: sign in with your courtroute user name "
+                 "and token (courtroute user add), or set policy.anonymous_user on a machine with one attorney";
         break;
     case credentials_for::proxy:
         r.text = "courtroute needs proxy credentials: http://USER:TOKEN@host:port";

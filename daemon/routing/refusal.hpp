@@ -16,8 +16,8 @@ struct refusal {
     std::vector<warning> warnings;    ///< one `Courtroute-Warning` header each
     std::string text;                 ///< the one-paragraph body; empty: the first warning's message
     std::string_view outcome = "refused"; ///< the log line's outcome
-    std::string_view challenge_name;  ///< an authentication challenge header (407/401), else empty
-    std::string_view challenge_value; ///< its value
+    std::string_view extra_header;    ///< one more header: the challenge of a 401/407, `Allow` of a 405
+    std::string_view extra_value;     ///< its value
 
     /// The text body: `text`, else the first warning's message, else a generic sentence; one trailing newline.
     [[nodiscard]] std::string body() const;
@@ -35,6 +35,7 @@ struct local_answer {
 enum class credentials_for {
     path_mode,  ///< `/court/...`: 401 with a Bearer challenge
     status,     ///< `/status` on the listener: 401 with a Bearer challenge
+    page,       ///< the status page `/`: 401 with a Basic challenge (the browser asks once)
     proxy,      ///< CONNECT: 407 with a Basic challenge (what browsers can answer)
 };
 

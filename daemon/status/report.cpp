@@ -79,6 +79,14 @@ json::object status_report(const report_input& in) {
     return doc;
 }
 
+bool pacer_works(const json::object& report, std::string_view user) {
+    for (auto& u : report.at("users").as_array()) {
+        auto& o = u.as_object();
+        if (o.at("user").as_string() == user) return o.at("pacer").as_object().at("state").as_string() == "active";
+    }
+    return false;
+}
+
 namespace {
 std::string str(const json::value& v) {
     if (v.is_string()) return std::string(v.get_string());
@@ -89,12 +97,12 @@ std::string str(const json::value& v) {
 
 // One line of the to-do list: `N. [severity] user @ court: message`, the message ending with
 // the next step.
-std::string todo_line(std::size_t n, const json::object& w) {
-    auto code = parse_warning_code(str(w.at("code")));
+std::string todo_line(std::size_t n, const json::object& w, bool pacer_works) {
+    auto code = parse_warning_code(str(w.at("code"))).value_or(warning_code::registry_error);
     std::string who = str(w.at("user")), where = str(w.at("court"));
     std::string scope = who.empty() ? where : where.empty() ? who : who + " @ " + where;
-    return "  " + std::to_string(n) + ". [" + std::string(to_string(severity(code.value_or(warning_code::registry_error)))) +
-           "] " + scope + ": " + str(w.at("message")) + "\n";
+    return "  " + std::to_string(n) + ". [" + std::string(to_string(severity(code, pacer_works))) + "] " + scope +
+           ": " + str(w.at("message")) + "\n";
 }
 
 } // namespace
@@ -115,7 +123,7 @@ std::string status_table(const json::object& doc) {
         std::size_t n = 0;
         for (auto& wv : ws) {
             auto& w = wv.as_object();
-            out += todo_line(++n, w);
+            out += todo_line(++n, w, pacer_works(doc, str(w.at("user"))));
             auto& r = refs[{str(w.at("user")), str(w.at("court"))}];
             r += (r.empty() ? "" : ", ") + std::to_string(n);
         }

@@ -19,6 +19,10 @@ struct report_input {
 /// `{version, uptime_s, registry, users, warnings}`; holds no secret by construction (the facts hold none).
 [[nodiscard]] boost::json::object status_report(const report_input& in);
 
+/// Whether `user`'s PACER login works according to `report` (state "active"): what ranks an
+/// `mfa_required` warning as advice rather than a refusal (see `severity`).
+[[nodiscard]] bool pacer_works(const boost::json::object& report, std::string_view user);
+
 /// A plain-text table of the same report, for `courtroute status`.
 [[nodiscard]] std::string status_table(const boost::json::object& report);
 

@@ -1042,7 +1042,7 @@ class ForeignOriginTest(HostileCase):
 
     def assert_refused(self, d, marker, auth, users):
         tried = 0
-        for target in ("/status", "/metrics", "/court/azb/cgi-bin/iquery.pl?" + marker):
+        for target in ("/", "/proxy.pac", "/status", "/metrics", "/court/azb/cgi-bin/iquery.pl?" + marker):
             for name, headers in self.hostile_requests(d.port, auth):
                 with self.subTest(target=target, case=name):
                     st, h, body = self.answer(d, target, headers)
@@ -1076,6 +1076,9 @@ class ForeignOriginTest(HostileCase):
         self.assert_refused(d, "foreign-anon", "", ["alice"])
         st, _, body = self.answer(d, "/court/azb/cgi-bin/iquery.pl?anon-own", "Host: 127.0.0.1:%d\r\n" % d.port)
         self.assertEqual(st, 200, "the machine's one attorney still works without a token: %r" % body[:300])
+        st, _, body = self.answer(d, "/", "Host: localhost:%d\r\nSec-Fetch-Site: none\r\n" % d.port)
+        self.assertEqual(st, 200, "and sees their status page: %r" % body[:300])
+        self.assertIn(b"courtroute for alice", body)
         WATCH.assert_absent(anon_daemon_log=d.log_text())
 
 

@@ -664,6 +664,48 @@ class ForwardProxyTest(ProxyCase):
         self.assertGreaterEqual(int(m.group(1)), 1)
 
 
+    def test_browser_pages(self):
+        """GET /proxy.pac and the status page GET / (issue 11), as a browser meets them."""
+        status, headers, body = self.path_get(self.dm, "/proxy.pac")
+        self.assertEqual(status, 200, "the PAC file needs no credentials")
+        self.assertEqual(headers.get("Content-Type"), "application/x-ns-proxy-autoconfig")
+        pac = body.decode()
+        self.assertIn("function FindProxyForURL(url, host)", pac)
+        self.assertIn('return "PROXY 127.0.0.1:%d";' % self.dm.port, pac)
+        for cid in self.dm.courts:
+            self.assertIn('"%s": 1' % host(cid), pac)
+        # Fetched as localhost, it names localhost: the address the browser already reached.
+        status, _, body = self.dm.http("GET", "/proxy.pac", headers={"Host": "localhost:%d" % self.dm.port})
+        self.assertIn(b'"PROXY localhost:%d"' % self.dm.port, body)
+
+        # The status page: a Basic challenge first (a browser asks once), then the user's own page.
+        status, headers, body = self.path_get(self.dm, "/")
+        self.assertEqual(status, 401)
+        self.assertEqual(headers.get("WWW-Authenticate"), 'Basic realm="courtroute"')
+        basic = base64.b64encode(("alice:" + self.dm.tokens["alice"]).encode()).decode()
+        status, headers, body = self.path_get(self.dm, "/", headers={"Authorization": "Basic " + basic})
+        self.assertEqual(status, 200)
+        self.assertEqual(headers.get("Content-Type"), "text/html; charset=utf-8")
+        self.assertIn("default-src 'none'", headers.get("Content-Security-Policy", ""))
+        self.assertEqual(headers.get("X-Frame-Options"), "DENY")
+        self.assertEqual(headers.get("Cache-Control"), "no-store")
+        page = body.decode()
+        self.assertIn("courtroute for alice", page)
+        self.assertIn('<meta http-equiv="refresh"', page)
+        self.assertIn(">azd</a>", page)
+        self.assertNotIn("<script", page)
+        for other in ("bob", "carol", "dave"):
+            self.assertNotIn(other, page, "another user's data on alice's page")
+        WATCH.assert_absent(status_page=page)
+        status, _, _ = self.path_get(self.dm, "/", token=self.dm.tokens["alice"])
+        self.assertEqual(status, 200, "a script's Bearer token works too")
+        status, _, _ = self.path_get(self.dm, "/", headers={"Authorization": "Basic " + base64.b64encode(
+            b"alice:wrong-token").decode()})
+        self.assertEqual(status, 401)
+        status, headers, body = self.dm.http("POST", "/", headers={"Authorization": "Basic " + basic}, body=b"x=1")
+        self.assertEqual(status, 405)
+
+
 # ============================================================================ own daemons
 
 class PolicyTest(ProxyCase):

@@ -392,8 +392,8 @@ TEST(Todo, WorstFirstAndEveryLineEndsWithAStep) {
     bob.user = "bob";                                            // blocked (no PACER)
     auto ws = compute_warnings(*r.reg, {alice, bob}, today_, now_);
     ASSERT_GE(ws.size(), 5u);
-    EXPECT_TRUE(std::is_sorted(ws.begin(), ws.end(),
-                               [](const warning& a, const warning& b) { return severity(a.code) < severity(b.code); }));
+    auto rank = [](const warning& w) { return severity(w.code, w.user == "alice"); };
+    EXPECT_TRUE(std::is_sorted(ws.begin(), ws.end(), [&](const warning& a, const warning& b) { return rank(a) < rank(b); }));
     EXPECT_EQ(severity(ws.front().code), warning_severity::blocked);
     EXPECT_EQ(severity(ws.back().code), warning_severity::soon);
     for (auto& w : ws) {
@@ -442,4 +442,6 @@ TEST(Todo, SeverityAndCodeNamesRoundTrip) {
     EXPECT_EQ(severity(warning_code::login_failed), warning_severity::blocked);
     EXPECT_EQ(severity(warning_code::link_mismatch), warning_severity::cannot_file);
     EXPECT_EQ(severity(warning_code::pacer_password_age), warning_severity::soon);
+    EXPECT_EQ(severity(warning_code::mfa_required), warning_severity::blocked) << "PACER asked: logins fail";
+    EXPECT_EQ(severity(warning_code::mfa_required, true), warning_severity::soon) << "advice while logins work";
 }

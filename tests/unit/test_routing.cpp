@@ -280,6 +280,16 @@ TEST(Classify, PlainListener) {
     EXPECT_EQ(std::get<local_endpoint>(cls("GET", "/healthz")).which, local_page::healthz);
     EXPECT_EQ(std::get<local_endpoint>(cls("GET", "/status?x")).which, local_page::status);
     EXPECT_EQ(std::get<local_endpoint>(cls("GET", "/metrics")).which, local_page::metrics);
+    EXPECT_EQ(std::get<local_endpoint>(cls("GET", "/proxy.pac")).which, local_page::pac);
+    EXPECT_EQ(std::get<local_endpoint>(cls("GET", "/")).which, local_page::home);
+    EXPECT_EQ(std::get<local_endpoint>(cls("HEAD", "/?refresh")).which, local_page::home);
+    for (auto m : {"POST", "PUT", "DELETE", "OPTIONS"}) {
+        auto r = cls(m, "/status");
+        ASSERT_TRUE(std::holds_alternative<refusal>(r)) << m;
+        EXPECT_EQ(std::get<refusal>(r).status, 405u);
+        EXPECT_EQ(std::get<refusal>(r).extra_header, "Allow");
+        EXPECT_EQ(std::get<refusal>(r).extra_value, "GET, HEAD");
+    }
     struct path_row {
         const char* target;
         const char* court;
@@ -301,7 +311,8 @@ TEST(Classify, PlainListener) {
     };
     for (auto [m, t, status] : {refused_row{"GET", "/court/", 404}, refused_row{"GET", "/court//x", 404},
                                 refused_row{"GET", "/court/../etc/passwd", 404}, refused_row{"GET", "/court/nope/x", 404},
-                                refused_row{"GET", "/other", 404}, refused_row{"GET", "http://ecf.azb.uscourts.gov/x", 400},
+                                refused_row{"GET", "/other", 404}, refused_row{"GET", "/proxy.pac/x", 404},
+                                refused_row{"GET", "//", 404}, refused_row{"GET", "http://ecf.azb.uscourts.gov/x", 400},
                                 refused_row{"GET", "http://example.com/", 403}, refused_row{"GET", "*", 403},
                                 refused_row{"CONNECT", "ecf.azb.uscourts.gov", 400},
                                 refused_row{"CONNECT", "ecf.azb.uscourts.gov:0", 400},
@@ -585,16 +596,21 @@ TEST(AnswerShape, WarningValuesAreSafeHeaders) {
 TEST(Refusals, CredentialsRequiredByPlace) {
     auto path = credentials_required(credentials_for::path_mode);
     EXPECT_EQ(path.status, 401u);
-    EXPECT_EQ(path.challenge_name, "WWW-Authenticate");
-    EXPECT_EQ(path.challenge_value, "Bearer realm=\"courtroute\"");
+    EXPECT_EQ(path.extra_header, "WWW-Authenticate");
+    EXPECT_EQ(path.extra_value, "Bearer realm=\"courtroute\"");
     EXPECT_NE(path.body().find("Bearer TOKEN"), std::string::npos);
     auto status = credentials_required(credentials_for::status);
     EXPECT_EQ(status.status, 401u);
     EXPECT_NE(status.body().find("courtroute status"), std::string::npos);
+    auto page = credentials_required(credentials_for::page);
+    EXPECT_EQ(page.status, 401u);
+    EXPECT_EQ(page.extra_header, "WWW-Authenticate");
+    EXPECT_EQ(page.extra_value, "Basic realm=\"courtroute\"") << "a browser asks for Basic credentials once";
+    EXPECT_NE(page.body().find("anonymous_user"), std::string::npos);
     auto proxy = credentials_required(credentials_for::proxy);
     EXPECT_EQ(proxy.status, 407u);
-    EXPECT_EQ(proxy.challenge_name, "Proxy-Authenticate");
-    EXPECT_EQ(proxy.challenge_value, "Basic realm=\"courtroute\"");
+    EXPECT_EQ(proxy.extra_header, "Proxy-Authenticate");
+    EXPECT_EQ(proxy.extra_value, "Basic realm=\"courtroute\"");
 }
 
 TEST(Refusals, UpstreamFaultsMapOnce) {
