@@ -11,14 +11,16 @@ cd "$(dirname "$0")/.."
 # certificates, systemd-analyze for the unit, dpkg-dev/lintian for the package, certutil
 # (libnss3-tools) for `courtroute ca --install` into NSS databases, clang with its
 # compiler-rt (libFuzzer, ASan, UBSan) for the sanitizer and fuzz builds, and the benchmark
-# smoke run (bench.smoke) its peers: nginx, squid with ssl-bump, mitmproxy, taskset.
+# smoke run (bench.smoke) its peers: nginx, squid with ssl-bump, mitmproxy, taskset; the browser
+# tests (test_browser) headless Chromium and node (to evaluate /proxy.pac).
 build_packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libboost1.81-dev libboost-json1.81-dev libssl-dev libtomlplusplus-dev
   libsqlitecpp-dev libsqlite3-dev libgtest-dev libgmock-dev libsystemd-dev
 )
 test_packages=(curl openssl python3 python3-requests systemd dpkg-dev lintian libnss3-tools
-               clang-14 libclang-rt-14-dev nginx-light squid-openssl mitmproxy util-linux)
+               clang-14 libclang-rt-14-dev nginx-light squid-openssl mitmproxy util-linux
+               chromium nodejs)
 
 install_packages() {
   local missing=()
