@@ -413,9 +413,13 @@ def write_results(path, latest, previous_file=None):
     """Writes RESULTS.md: the header, `latest`, and the old file's latest run as the previous run
     (on the first write, `previous_file`, the old bench's table, if it exists)."""
     previous = None
+    kept = []  # "## Before/after: ..." sections (one change measured against its parent) stay
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             old = f.read()
+        kept = [m.group(0).rstrip() + "\n"
+                for m in re.finditer(r"^## Before/after:.*?(?=^## |\Z)", old, re.M | re.S)]
+        old = re.sub(r"^## Before/after:.*?(?=^## |\Z)", "", old, flags=re.M | re.S)
         m = re.search(r"^## Latest run\n(.*?)(?=^## Previous run|\Z)", old, re.M | re.S)
         if m:
             previous = "## Previous run\n" + m.group(1).rstrip() + "\n"
@@ -427,6 +431,8 @@ def write_results(path, latest, previous_file=None):
                     "only, mean of 2 runs) against the single-threaded daemon **before the proxy redesign**, kept "
                     "as it was printed:\n\n" + demote(prev, 2) + "\n")
     text = HEADER + latest.rstrip() + "\n\n" + (previous or "## Previous run\n\n(none)\n")
+    for section in kept:
+        text += "\n" + section
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
 
