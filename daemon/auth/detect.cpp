@@ -360,12 +360,20 @@ std::optional<std::string> url_host(std::string_view url) {
 bool looks_logged_out(int status, std::string_view location_header, std::string_view content_type,
                       std::string_view body) {
     bool redirect = status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+    if (redirect && !trim(location_header).empty()) return looks_logged_out(status, location_header, content_type, lower_body{});
+    auto lower = to_lower(body);
+    return looks_logged_out(status, location_header, content_type, lower_body{lower});
+}
+
+bool looks_logged_out(int status, std::string_view location_header, std::string_view content_type,
+                      lower_body body) {
+    bool redirect = status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
     if (redirect && !trim(location_header).empty()) {
         auto host = url_host(location_header);
         if (host && is_login_host(*host)) return true;
         return redirects_to_legacy_login(location_header);
     }
-    auto lower = to_lower(body);
+    std::string_view lower = body.text;
     if (has_logout_link(lower)) return false;
     return script_sends_to_login(lower, jsf_markers(lower)) || xml_not_logged_in(content_type, lower) ||
            legacy_login_form(lower);
@@ -381,8 +389,12 @@ bool shows_limited_menu(std::string_view court_type, std::string_view body) {
 
 menu_state classify_menus(std::string_view court_type, std::string_view body) {
     auto lower = to_lower(body);
-    if (filing_menus_in(court_type, lower)) return menu_state::filing;
-    if (limited_menu_in(court_type, lower)) return menu_state::limited;
+    return classify_menus(court_type, lower_body{lower});
+}
+
+menu_state classify_menus(std::string_view court_type, lower_body body) {
+    if (filing_menus_in(court_type, body.text)) return menu_state::filing;
+    if (limited_menu_in(court_type, body.text)) return menu_state::limited;
     return menu_state::unknown;
 }
 

@@ -38,6 +38,14 @@ namespace courtroute::auth {
 [[nodiscard]] bool looks_logged_out(int status, std::string_view location_header, std::string_view content_type,
                                     std::string_view body);
 
+/// A body already lower-cased with `to_lower`, so that the checks of one page share one copy
+/// (the proxy runs both `looks_logged_out` and `classify_menus` on every page it inspects).
+struct lower_body {
+    std::string_view text;
+};
+[[nodiscard]] bool looks_logged_out(int status, std::string_view location_header, std::string_view content_type,
+                                    lower_body body);
+
 /// True when `body` shows the filing menus of a linked account (PROTOCOL.md §5): a menu entry
 /// labelled `Bankruptcy` or `Adversary` when `court_type` is "bankruptcy", `Civil` or `Criminal`
 /// when it is "district" (or "other": the national courts), `Filing` or `File a Document` when
@@ -62,5 +70,6 @@ enum class menu_state {
 
 /// Combines shows_filing_menus and shows_limited_menu for one page.
 [[nodiscard]] menu_state classify_menus(std::string_view court_type, std::string_view body);
+[[nodiscard]] menu_state classify_menus(std::string_view court_type, lower_body body);
 
 } // namespace courtroute::auth

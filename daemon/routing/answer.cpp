@@ -33,7 +33,10 @@ answer_decision shape_answer(const answer_head& a, const answer_context& ctx) {
     const court& c = ctx.target;
     d.route_name = to_string(plan.via);
     d.outcome = "ok";
-    d.logged_out = auth::looks_logged_out(static_cast<int>(a.status), a.location, a.content_type, a.body);
+    // One lower-case copy of the page for every check of it.
+    const std::string lower = to_lower(a.body);
+    d.logged_out =
+        auth::looks_logged_out(static_cast<int>(a.status), a.location, a.content_type, auth::lower_body{lower});
     if (d.logged_out) {
         if (!ctx.fresh_session && !ctx.repeated && ctx.relogin_allowed) {
             d.drop_session = true;
@@ -48,7 +51,7 @@ answer_decision shape_answer(const answer_head& a, const answer_context& ctx) {
         d.session_rejected = false;
         if (plan.via == route::pacer && a.body_complete && !a.body.empty() && ctx.user.pacer) {
             bool linked = ctx.user.links.contains(c.id);
-            switch (auth::classify_menus(to_string(c.type), a.body)) {
+            switch (auth::classify_menus(to_string(c.type), auth::lower_body{lower})) {
             case auth::menu_state::filing:
                 d.filing_menus = true;
                 d.link_mismatch = !linked && !ctx.user.pacer->shared;

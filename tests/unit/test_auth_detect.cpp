@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "auth/detect.hpp"
+#include "core/text.hpp"
 
 using namespace courtroute::auth;
 
@@ -103,8 +104,11 @@ TEST(Detect, LooksLoggedOutTable) {
         {"ordinary docket page", 200, "", "text/html", "<html><h3>Docket Report</h3><table></table></html>", false},
         {"empty 500", 500, "", "text/plain", "", false},
     };
-    for (const auto& c : cases)
+    for (const auto& c : cases) {
         EXPECT_EQ(looks_logged_out(c.status, c.location, c.content_type, c.body), c.logged_out) << c.name;
+        auto lower = courtroute::to_lower(c.body);
+        EXPECT_EQ(looks_logged_out(c.status, c.location, c.content_type, lower_body{lower}), c.logged_out) << c.name;
+    }
 }
 
 TEST(Detect, Menus) {
@@ -201,7 +205,11 @@ TEST(Detect, MenusOnSavedCourtPages) {
          "<html><form method=post action=\"/cgi-bin/login.pl\"><input type=password name=key></form></html>",
          menu_state::unknown},
     };
-    for (auto& p : pages) EXPECT_EQ(classify_menus(p.type, p.body), p.want) << p.name;
+    for (auto& p : pages) {
+        EXPECT_EQ(classify_menus(p.type, p.body), p.want) << p.name;
+        auto lower = courtroute::to_lower(p.body);
+        EXPECT_EQ(classify_menus(p.type, lower_body{lower}), p.want) << p.name << " (lower-cased once)";
+    }
 }
 
 namespace {

@@ -47,6 +47,13 @@ TEST(Text, Base64RoundTrip) {
 }
 
 TEST(Text, CaseInsensitiveHelpers) {
+    std::string every_byte;
+    for (int b = 0; b < 256; ++b) every_byte += static_cast<char>(b);
+    auto lower = to_lower(every_byte + every_byte);  // long enough for the vectorised loop
+    for (int b = 0; b < 512; ++b) {
+        int want = (b % 256 >= 'A' && b % 256 <= 'Z') ? b % 256 + 32 : b % 256;
+        EXPECT_EQ(static_cast<unsigned char>(lower[static_cast<std::size_t>(b)]), want) << b;
+    }
     EXPECT_TRUE(iequals("ECF.azb.USCOURTS.gov", "ecf.azb.uscourts.gov"));
     EXPECT_TRUE(icontains("Invalid ID or Password", "invalid id or password"));
     EXPECT_FALSE(icontains("abc", "abcd"));
