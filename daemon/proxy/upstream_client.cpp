@@ -242,8 +242,17 @@ net::awaitable<exchanged> upstream_client::exchange(std::string_view host, std::
     append_head(wire, req.base());
     wire.append(req.body());
     exchanged out;
-    // Logins and logouts are POSTs: never re-sent (a second password try counts against the account).
-    auto f = co_await fetch(host, port, wire, req.method() == http::verb::head, false, false);
+    // Logins and logouts are POSTs: never re-sent (a second password try counts against the
+    // account), so they go on a fresh connection: a pooled one the peer is closing just then
+    // would lose the login to a race no retry may repair. Logins are rare; a handshake is cheap.
+    fetched f;
+    f.conn = co_await connect(host, port, f.error);
+    if (!f.error) {
+        beast::get_lowest_layer(f.conn->stream).expires_after(timeouts_.write);
+        auto [wec, wn] = co_await net::async_write(f.conn->stream, net::buffer(wire), use_tuple);
+        if (wec) f.error = upstream_failure(wec, upstream_fault::broken);
+        else co_await read_answer(f, req.method() == http::verb::head, false);
+    }
     if (f.error) {
         out.error = std::move(f.error);
         co_return out;
