@@ -8,6 +8,11 @@ Everything a test may want to tune is a plain attribute (faults, response shapes
 lifetimes); everything the simulator saw is recorded in thread-safe lists (`requests`,
 `pacer_attempts`, `ecf_attempts`, `pacer_logouts`, `court_logouts`, `errors`).
 
+ACMS (the Second and Ninth Circuits, PROTOCOL §10: showdoc and showdocservices hosts, PACER's
+identity provider idp.ca9.uscourts.gov) lives in acms.py as a mixin of Simulator; it is on for
+an appellate court whose id is ca2 or ca9, or for any court added with `acms=True`. Its hosts,
+sign-in flows, knobs, controls and records are described in acms.py's docstring.
+
 Standard library only; runs under Debian's /usr/bin/python3.
 """
 
@@ -33,6 +38,7 @@ import traceback
 import urllib.parse
 from dataclasses import dataclass
 
+from .acms import ACMS_COURT_IDS, AcmsMixin
 from .pki import TestPKI
 
 PACER_HOST = "pacer.login.uscourts.gov"
@@ -133,6 +139,7 @@ class Court:
     system: str        # "nextgen" | "legacy"
     type: str          # "bankruptcy" | "district" | "appellate" | "other"
     host: str
+    acms: bool = False  # ACMS served for this court too (acms.py)
 
 
 @dataclass
@@ -189,7 +196,8 @@ class RequestRecord:
     cookies: dict      # first value of each cookie name
     cookie_list: list
     body_length: int = 0
-    court: object = None      # court id, "pacer", "qa" or None
+    court: object = None      # court id, "pacer", "qa", "acms:<court id>" (ACMS showdoc and
+                              # showdocservices hosts), "acms-idp", "acms-files" or None
     logged_in: object = None  # courts: whether the request carried a live session
     status: object = None     # status answered (None while in flight / dropped)
 
@@ -366,11 +374,12 @@ class _HandshakeFailed(Exception):
 
 # ----------------------------------------------------------------------------- the simulator
 
-class Simulator:
-    """Simulated PACER login service and CM/ECF courts on one TLS port of 127.0.0.1.
+class Simulator(AcmsMixin):
+    """Simulated PACER login service, CM/ECF courts and ACMS on one TLS port of 127.0.0.1.
 
-    `courts` may be given as {id: type} or {id: {"type":..., "system":..., "host":...}};
-    more can be added with add_court(), before or after start().
+    `courts` may be given as {id: type} or {id: {"type":..., "system":..., "host":...,
+    "acms":...}}; more can be added with add_court(), before or after start(). ACMS (acms.py)
+    is on for appellate courts ca2 and ca9 unless `acms=False`.
     """
 
     def __init__(self, workdir, courts=None):
@@ -432,6 +441,8 @@ class Simulator:
         self.court_logouts = []
         self.errors = []
 
+        self._acms_init()
+
         for cid, spec in (courts or {}).items():
             if isinstance(spec, str):
                 self.add_court(cid, type=spec)
@@ -440,19 +451,26 @@ class Simulator:
 
     # ------------------------------------------------------------------ setup API
 
-    def add_court(self, id, system="nextgen", type="bankruptcy", host=None):  # noqa: A002
-        """Registers a court; its host joins the certificate (per-host cert if already started)."""
+    def add_court(self, id, system="nextgen", type="bankruptcy", host=None, acms=None):  # noqa: A002
+        """Registers a court; its host joins the certificate (per-host cert if already started).
+
+        acms: True serves ACMS for this court as well (acms.py), False never; None (default)
+        turns it on for an appellate court whose id is ca2 or ca9."""
         if system not in ("nextgen", "legacy"):
             raise ValueError("system must be nextgen or legacy")
         if type not in ("bankruptcy", "district", "appellate", "other"):
             raise ValueError("type must be bankruptcy, district, appellate or other")
         host = (host or court_host(id)).lower()
+        if acms is None:
+            acms = type == "appellate" and id in ACMS_COURT_IDS
         with self._lock:
-            self._courts[id] = Court(id, system, type, host)
+            self._courts[id] = Court(id, system, type, host, bool(acms))
             self._host_court[host] = id
             started = self._ssl_ctx is not None and host not in self._host_ctx_all
         if started:
             self._add_host_context(host)
+        if acms:
+            self.enable_acms(id)
         return self._courts[id]
 
     @property
@@ -547,7 +565,8 @@ class Simulator:
     def hosts(self):
         """Every host name the simulator answers for."""
         with self._lock:
-            return [PACER_HOST, QA_HOST] + [c.host for c in self._courts.values()]
+            return [PACER_HOST, QA_HOST] + [c.host for c in self._courts.values()] + \
+                self._acms_hosts()
 
     @property
     def port(self):
@@ -607,7 +626,8 @@ class Simulator:
         """Forgets what was seen (requests, attempts, logouts, errors); keeps accounts and sessions."""
         with self._lock:
             for lst in (self.requests, self.pacer_attempts, self.ecf_attempts,
-                        self.pacer_logouts, self.court_logouts, self.errors):
+                        self.pacer_logouts, self.court_logouts, self.errors,
+                        *self._acms_records()):
                 lst.clear()
 
     def _make_ctx(self, cert, key):
@@ -753,8 +773,11 @@ class Simulator:
         if sni is not None and sni.lower() != host:
             h.send(421, "Misdirected request: SNI %s but Host %s\n" % (sni, host), "text/plain")
             return
+        if self._acms_handle(h, rec, host, body):
+            return
         if host in (PACER_HOST, QA_HOST):
             rec.court = "pacer" if host == PACER_HOST else "qa"
+            self._acms_watch(rec, "pacer")
             self._pacer(h, rec, body)
             return
         with self._lock:
@@ -764,6 +787,7 @@ class Simulator:
             h.send(421, "Misdirected request: no such host here\n", "text/plain")
             return
         rec.court = court.id
+        self._acms_watch(rec, "court")
         self._court(h, rec, court, path, body, body_sha)
 
     def _fault(self, h, kind, slow_seconds):
