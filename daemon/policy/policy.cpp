@@ -30,6 +30,7 @@ std::string_view to_string(warning_code c) {
     case warning_code::session_rejected: return "session_rejected";
     case warning_code::link_mismatch: return "link_mismatch";
     case warning_code::registry_error: return "registry_error";
+    case warning_code::acms_signin_failed: return "acms_signin_failed";
     case warning_code::upstream_error: return "upstream_error";
     case warning_code::upstream_timeout: return "upstream_timeout";
     }
@@ -232,6 +233,11 @@ void court_warnings(const court& c, const user_facts& u, day today, decision& d)
                                   c.id + " still answered 'not logged in' right after a fresh login; the page is "
                                          "returned as the court sent it: reload it, and if it persists log in once "
                                          "in a browser to check the account"));
+    if (auto a = u.runtime.acms.find(c.id); a != u.runtime.acms.end() && a->second.state == acms_state::failed)
+        d.warnings.push_back(make(warning_code::acms_signin_failed, u.user, c.id,
+                                  "the ACMS sign-in at " + c.id + " through PACER's identity provider did not complete (" +
+                                      a->second.reason + "); courtroute tries again on the next request after a "
+                                      "minute: if it persists, sign in to ACMS once in a browser and check the PACER account"));
     if (link_disagrees(c, u)) {
         bool linked = u.links.contains(c.id);
         d.warnings.push_back(make(warning_code::link_mismatch, u.user, c.id,

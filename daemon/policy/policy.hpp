@@ -36,6 +36,7 @@ enum class warning_code {
     session_rejected,         ///< the court said "not logged in" right after a fresh login
     link_mismatch,            ///< the recorded link and what the court shows disagree
     registry_error,           ///< a registry drop-in was skipped
+    acms_signin_failed,       ///< the ACMS sign-in through PACER's identity provider did not complete
     // Per answer only (never in /status): CONTRACT §4 has every refusal carry a warning, and its
     // list names no code for a court that cannot be reached.
     upstream_error,           ///< the court could not be reached, or answered with broken HTTP (502)
@@ -89,12 +90,21 @@ struct ecf_facts {
     std::int64_t revision = 0;
 };
 
+/// A user's ACMS session at one court as the daemon last saw it (PROTOCOL.md §10).
+struct acms_state {
+    enum kind { signed_in, failed } state = signed_in;
+    std::int64_t at = 0;  ///< unix seconds of the sign-in or the failure
+    std::string reason;   ///< why it failed, or what is missing (no API token); no secret
+    friend bool operator==(const acms_state&, const acms_state&) = default;
+};
+
 /// What the daemon learned at run time (never stored): it only exists inside `courtrouted`.
 struct runtime_facts {
     std::string pacer_notice;               ///< PACER's notice on the last successful login
     std::set<std::string> session_rejected; ///< courts that refused a fresh session
     std::set<std::string> courts_used;      ///< courts the user sent traffic to
     std::optional<std::int64_t> pacer_expires_at; ///< unix seconds the live PACER session ends, if any
+    std::map<std::string, acms_state, std::less<>> acms; ///< court id -> its ACMS session
 };
 
 /// Everything the pure functions need about one user.

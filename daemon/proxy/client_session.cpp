@@ -557,7 +557,7 @@ private:
         head.body_held = !in.body_pending;
         const auto today = w_.today();
         const auto now_unix = unix_now();
-        auto decision = routing::plan_request(head, {c, *facts, snap.cfg.unlinked, today, now_unix});
+        auto decision = routing::plan_request(head, {c, *facts, cr.host, snap.cfg.unlinked, today, now_unix});
 
         std::string_view route_name = "none";
         auto log_done = [&](unsigned status, std::string_view outcome) {
@@ -588,6 +588,9 @@ private:
         req.target(plan.target);
         req.version(11);
 
+        if (plan.acms != auth::acms::host_kind::other) {
+            co_return co_await forward_acms(client, client_buffer, in, user, c, plan, client_keep, log_done);
+        }
         for (int attempt = 0; attempt < 2; ++attempt) {
             auto got = co_await d_.logins.session_for(w_, plan, c);
             if (auto* r = std::get_if<routing::refusal>(&got)) {
@@ -679,6 +682,143 @@ private:
             const bool keep = client_keep && !d_.stopping;
             w_.stats.request(c.id, route_name, header.result_int());
             log_done(header.result_int(), shaped.outcome);
+            co_return co_await relay(client, req.method() == http::verb::head, f, std::move(header), keep);
+        }
+        co_return false;
+    }
+
+    /// A request to an ACMS host (PROTOCOL.md §10): the user's ACMS session for the court, signed
+    /// in through PACER's identity provider with the user's PACER session; its cookies at the
+    /// pages host, its bearer token at the API host, never a PACER or CM/ECF cookie. "Not logged
+    /// in" signs in again once and repeats once. ACMS's cookies and token never reach the client:
+    /// every Set-Cookie is kept, and the token is blanked out of the pages that carry it.
+    template <class Stream, class LogDone>
+    net::awaitable<bool> forward_acms(Stream& client, beast::flat_buffer& client_buffer, incoming& in,
+                                      const std::string& user, const court& c, routing::forward_plan& plan,
+                                      bool client_keep, LogDone& log_done) {
+        auto& req = in.req;
+        const std::string route_name(to_string(plan.via));
+        std::string pages_host;
+        for (auto& h : c.extra_hosts)
+            if (auth::acms::kind_of(h) == auth::acms::host_kind::pages) pages_host = h;
+        auto refuse = [&](const routing::refusal& r) -> net::awaitable<bool> {
+            log_done(r.status, r.outcome);
+            req.keep_alive(client_keep);
+            co_return co_await write_refusal(client, req, r, c.id, route_name);
+        };
+        if (pages_host.empty()) {
+            routing::refusal r;
+            r.status = 502;
+            r.text = c.id + " lists no ACMS pages host (*-showdoc) among its extra_hosts: nothing to sign in to";
+            co_return co_await refuse(r);
+        }
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            auto got = co_await d_.logins.session_for(w_, plan, c);
+            if (auto* r = std::get_if<routing::refusal>(&got)) co_return co_await refuse(*r);
+            auto ticket = std::get<login_service::ticket>(std::move(got));
+            auto signed_in = co_await d_.acms.session_for(w_, user, c, pages_host, ticket.token);
+            if (auto* f = std::get_if<acms_service::failure>(&signed_in)) {
+                // PACER's identity provider refused the PACER session: one new PACER login, if its budget allows.
+                if (f->pacer_rejected && attempt == 0 && d_.logins.relogin_allowed(plan.session, ticket.token)) {
+                    d_.logins.invalidate(plan.session, ticket.token);
+                    continue;
+                }
+                co_return co_await refuse(f->refusal);
+            }
+            auto session = std::get<std::shared_ptr<const acms_service::session>>(std::move(signed_in));
+            // ACMS's cookies for this host first, then the client's own (none of ACMS's names).
+            std::string cookie = session->jar.header_for(plan.host);
+            for (std::string_view rest = plan.client_cookies; !rest.empty();) {
+                auto semi = rest.find(';');
+                auto pair = trim(rest.substr(0, semi));
+                rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
+                auto name = trim(pair.substr(0, pair.find('=')));
+                if (!pair.empty() && !session->jar.holds(plan.host, name))
+                    cookie.append(cookie.empty() ? "" : "; ").append(pair);
+            }
+            if (cookie.empty()) req.erase(http::field::cookie);
+            else req.set(http::field::cookie, cookie);
+            if (plan.acms == auth::acms::host_kind::api) {
+                if (!session->token) {
+                    routing::refusal r;
+                    r.status = 502;
+                    r.outcome = "acms_signin_failed";
+                    r.text = "ACMS's API needs a bearer token, and no ACMS page carried one during the sign-in";
+                    r.warnings.push_back(warning{warning_code::acms_signin_failed, user, c.id,
+                                                 "signed in to ACMS at " + c.id +
+                                                     ", but no page carried the API token (AuthToken), so ACMS's API "
+                                                     "cannot be used; open an ACMS page first, or report the changed flow"});
+                    co_return co_await refuse(r);
+                }
+                req.set(http::field::authorization, "Bearer " + *session->token);
+            }
+            const auto sent = clock_type::now();
+            fetched f;
+            if (in.body_pending) {
+                f = co_await send_streamed(client, client_buffer, in, plan.host);
+            } else {
+                frame_whole(req.base(), req.body().size(), true);
+                wire_.clear();
+                append_head(wire_, req.base());
+                wire_.append(req.body());
+                f = co_await w_.upstream.fetch(plan.host, 443, wire_, req.method() == http::verb::head, true,
+                                               plan.resend_on_stale_connection);
+            }
+            req.erase(http::field::authorization);
+            if (f.error) co_return co_await refuse(routing::upstream_refusal(f.error.fault, plan.host, f.error.detail));
+            w_.stats.upstream_latency(std::chrono::duration<double>(clock_type::now() - sent).count());
+
+            auto& res = f.parser->get();
+            std::vector<std::string> set_cookies;
+            for (auto it = res.find(http::field::set_cookie); it != res.end() && it->name() == http::field::set_cookie; ++it)
+                set_cookies.emplace_back(it->value());
+            d_.acms.absorb(user, c.id, session->id, plan.host, set_cookies);
+            const bool whole = f.parser->is_done();
+            std::optional<std::string> found;
+            if (plan.acms == auth::acms::host_kind::pages && whole) {
+                found = auth::acms::find_api_token(f.body);
+                if (found) d_.acms.note_token(user, c.id, session->id, *found);
+            }
+            const bool signed_out = auth::acms::looks_signed_out(plan.acms, res.result_int(), res[http::field::location],
+                                                                 pages_host, whole ? std::string_view(f.body) : std::string_view{});
+            if (signed_out) {
+                d_.acms.invalidate(user, c.id, session->id);
+                log::event("session_expired", {{"user", user}, {"court", c.id}, {"route", "acms"}});
+                if (attempt == 0 && plan.repeat_after_relogin) {
+                    if (whole && f.parser->keep_alive()) w_.upstream.release(std::move(f.conn));
+                    continue;  // sign in again once and repeat once
+                }
+            }
+            // The token never reaches the client: blanked wherever it appears in a whole body.
+            if (whole) {
+                const std::string* tokens[] = {session->token ? &*session->token : nullptr, found ? &*found : nullptr};
+                for (const std::string* t : tokens) {
+                    if (!t || t->empty()) continue;
+                    for (auto at = f.body.find(*t); at != std::string::npos; at = f.body.find(*t, at))
+                        f.body.replace(at, t->size(), "courtroute-keeps-this-token");
+                }
+            }
+            http::response_header<> header = std::move(res.base());
+            const std::string connection(header[http::field::connection]);
+            for (auto it = header.begin(); it != header.end();) {
+                bool drop = routing::is_stripped_answer_header(it->name_string(), connection) ||
+                            it->name() == http::field::set_cookie;  // ACMS's cookies are the daemon's
+                if (drop) it = header.erase(it);
+                else ++it;
+            }
+            header.set("Courtroute-Route", route_name);
+            for (const auto& w : plan.warnings)
+                if (auto v = w.header_value(); !has_ctl_breaks(v)) header.insert("Courtroute-Warning", v);
+            if (signed_out) {
+                warning w{warning_code::acms_signin_failed, user, c.id,
+                          "ACMS still answered 'not logged in' right after a fresh sign-in; the answer is returned "
+                          "as ACMS sent it"};
+                header.insert("Courtroute-Warning", w.header_value());
+            }
+            header.version(11);
+            const bool keep = client_keep && !d_.stopping;
+            w_.stats.request(c.id, route_name, header.result_int());
+            log_done(header.result_int(), signed_out ? "acms_rejected" : "ok");
             co_return co_await relay(client, req.method() == http::verb::head, f, std::move(header), keep);
         }
         co_return false;

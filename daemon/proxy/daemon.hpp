@@ -12,6 +12,7 @@
 #include <boost/json/object.hpp>
 
 #include "core/published.hpp"
+#include "proxy/acms_service.hpp"
 #include "proxy/login_service.hpp"
 #include "proxy/snapshot.hpp"
 #include "proxy/user_directory.hpp"
@@ -48,6 +49,7 @@ public:
     std::unique_ptr<store> db;                   ///< the daemon's store connection
     std::unique_ptr<user_directory> users;       ///< users, facts, run-time facts
     login_service logins;                        ///< upstream sessions
+    acms_service acms;                           ///< ACMS sessions (PROTOCOL.md §10)
     std::vector<std::unique_ptr<worker>> workers;///< one per thread; workers[0] also runs the listener
     std::unique_ptr<listener> front;             ///< accept, signals, reload, drain
     std::atomic<std::size_t> connections{0};     ///< open client connections, all workers

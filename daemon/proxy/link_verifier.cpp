@@ -66,7 +66,7 @@ net::awaitable<link_verdict> verify_link(worker& w, const std::string& user, con
     routing::request_head head;
     head.method = "GET";
     head.target = "/";
-    auto decision = routing::plan_request(head, {c, *facts, unlinked_policy::warn, today, now_unix});
+    auto decision = routing::plan_request(head, {c, *facts, c.host, unlinked_policy::warn, today, now_unix});
     if (auto* r = std::get_if<routing::refusal>(&decision)) co_return fail(r->body(), "see the message above");
     if (!std::holds_alternative<routing::forward_plan>(decision))
         co_return fail("the court's main page cannot be asked for", "try again");

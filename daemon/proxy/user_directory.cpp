@@ -132,6 +132,15 @@ void user_directory::note_court_used(const std::string& user, const std::string&
     update_runtime(user, [&](runtime_facts& rt) { return rt.courts_used.insert(court).second; });
 }
 
+void user_directory::note_acms(const std::string& user, const std::string& court, acms_state state) {
+    update_runtime(user, [&](runtime_facts& rt) {
+        auto& slot = rt.acms[court];
+        if (slot == state) return false;
+        slot = std::move(state);
+        return true;
+    });
+}
+
 void user_directory::note_session_rejected(const std::string& user, const std::string& court, bool rejected) {
     update_runtime(user, [&](runtime_facts& rt) {
         return rejected ? rt.session_rejected.insert(court).second : rt.session_rejected.erase(court) > 0;

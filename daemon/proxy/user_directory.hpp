@@ -71,6 +71,8 @@ public:
     /// The user sent traffic to `court`.
     void note_court_used(const std::string& user, const std::string& court);
     /// `court` refused a fresh session (true) or served a page again (false).
+    /// The ACMS session of `user` at `court` was signed in or failed (status shows it).
+    void note_acms(const std::string& user, const std::string& court, acms_state state);
     void note_session_rejected(const std::string& user, const std::string& court, bool rejected);
     /// A page of `court` showed the user the filing menus (true) or the limited menu (false):
     /// recorded in the store, so status and the CLI see it, also after a restart.

@@ -59,7 +59,7 @@ plain_request classify_plain(const request_line& line, const registry& reg) {
         auto id = rest.substr(0, slash);
         const court* c = reg.find_id(id);
         if (!c) return refuse(404, "no court " + quote(id) + " in the registry");
-        court_request out{c, slash == std::string_view::npos ? "/" : std::string(rest.substr(slash)), true};
+        court_request out{c, slash == std::string_view::npos ? "/" : std::string(rest.substr(slash)), true, c->host};
         if (out.upstream_target.front() == '?') out.upstream_target.insert(out.upstream_target.begin(), '/');
         return out;
     }
@@ -103,11 +103,11 @@ std::variant<court_request, refusal> classify_in_tunnel(const request_line& line
         return r;
     }
     std::string_view target = line.target;
-    if (!target.empty() && target.front() == '/') return court_request{c, std::string(target), false};
+    if (!target.empty() && target.front() == '/') return court_request{c, std::string(target), false, std::string(tunnel_host)};
     // Absolute-form inside a tunnel: accept only when it names the same host.
     auto u = parse_url(target);
     if (!u || u->host != tunnel_host || u->scheme != "https") return refuse(400, "bad request target");
-    return court_request{c, std::move(u->target), false};
+    return court_request{c, std::move(u->target), false, std::string(tunnel_host)};
 }
 
 namespace {

@@ -42,6 +42,7 @@ struct court_request {
     const court* target = nullptr; ///< the court (lives as long as the registry snapshot)
     std::string upstream_target;   ///< the origin-form target to send ("/cgi-bin/x?y")
     bool path_mode = false;        ///< came as /court/{id}/...: answers are rewritten back
+    std::string host;              ///< the host asked for: the court's, or one of its extra_hosts
 };
 
 /// A CONNECT with a valid authority; what to do with it is `decide_connect`'s job, after

@@ -102,7 +102,20 @@ request_decision plan_request(const request_head& head, const request_context& c
     }
     forward_plan p;
     p.via = d.via;
-    p.host = c.host;
+    p.host = ctx.host.empty() ? std::string_view(c.host) : ctx.host;
+    p.acms = p.host == c.host ? auth::acms::host_kind::other : auth::acms::kind_of(p.host);
+    if (p.acms != auth::acms::host_kind::other) {
+        // ACMS signs in with the PACER account itself: CM/ECF's link is not its business.
+        if (d.via != route::pacer) {
+            refusal r;
+            r.status = 403;
+            r.text = std::string(p.host) + " is ACMS, which takes a PACER account; " + c.id + " is on legacy CM/ECF";
+            return r;
+        }
+        std::erase_if(d.warnings, [](const warning& w) {
+            return w.code == warning_code::unlinked_nextgen || w.code == warning_code::link_mismatch;
+        });
+    }
     p.target = std::string(head.target);
     if (d.via == route::pacer) {
         p.session = auth::session_key::pacer(u.user, u.pacer->revision, client_code);
@@ -121,7 +134,7 @@ request_decision plan_request(const request_head& head, const request_context& c
         rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
         if (!name.empty() && !iequals(name, "close") && !iequals(name, "keep-alive")) p.strip.push_back(name);
     }
-    p.set = {{"Host", c.host}, {"Accept-Encoding", "identity"}};
+    p.set = {{"Host", p.host}, {"Accept-Encoding", "identity"}};
     return p;
 }
 

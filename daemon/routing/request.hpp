@@ -10,6 +10,7 @@
 #include <variant>
 #include <vector>
 
+#include "auth/acms.hpp"
 #include "auth/session_key.hpp"
 #include "config/settings.hpp"
 #include "policy/policy.hpp"
@@ -34,6 +35,7 @@ struct request_head {
 struct request_context {
     const court& target;        ///< the court the request is for
     const user_facts& user;     ///< stored and runtime facts of the authenticated user (no secrets)
+    std::string_view host;      ///< the court host the request is for (its ecf_url host or an extra_hosts entry)
     unlinked_policy unlinked;   ///< `[policy] unlinked_nextgen`
     day today;                  ///< for `nextgen_since` and cutover warnings
     std::int64_t now_unix = 0;  ///< for the password-age warning
@@ -42,7 +44,8 @@ struct request_context {
 /// How to send a request on to the court.
 struct forward_plan {
     route via = route::pacer;               ///< whose session is injected
-    std::string_view host;                  ///< the court's host: SNI, certificate name and Host
+    std::string_view host;                  ///< the host asked for: SNI, certificate name and Host
+    auth::acms::host_kind acms = auth::acms::host_kind::other; ///< an ACMS host: its own session, never a CM/ECF cookie
     std::string target;                     ///< the origin-form target to send
     auth::session_key session;              ///< the session to inject
     std::string client_code;                ///< the PACER client code the request bills to (may be empty)
@@ -66,7 +69,11 @@ using request_decision = std::variant<forward_plan, refusal, local_answer>;
 ///  - the routing table's refusals (403 policy, 502 a failed credential) with their warnings;
 ///  - otherwise a plan: PACER session under the request's or the stored client code at a NextGen
 ///    court, the court's own session at a legacy one; hop-by-hop headers, credentials and
-///    `Courtroute-*` headers stripped; Host the court's; identity encoding, so login pages can be read.
+///    `Courtroute-*` headers stripped; Host the one asked for (an `extra_hosts` entry is sent to
+///    that host, not to the court's CM/ECF host); identity encoding, so login pages can be read.
+///    At an ACMS host (PROTOCOL.md §10) the plan names the PACER session the ACMS sign-in uses;
+///    the I/O layer injects ACMS's own session there, never a PACER or CM/ECF cookie, and the
+///    CM/ECF link warnings do not apply.
 [[nodiscard]] request_decision plan_request(const request_head& head, const request_context& ctx);
 
 /// The `Cookie` header to send with `plan` and session `token`: the daemon's cookies first

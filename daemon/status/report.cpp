@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <map>
 
+#include "auth/acms.hpp"
 #include "core/text.hpp"
 
 namespace courtroute {
@@ -60,6 +61,18 @@ json::object status_report(const report_input& in) {
                     row["observed"] = json::object{{"menus", o->second.filing_menus ? "filing" : "limited"},
                                                    {"at", utc_time(o->second.observed_at, "%Y-%m-%dT%H:%M:%SZ")},
                                                    {"source", o->second.source}};
+                // ACMS (its pages host among extra_hosts): its own session (PROTOCOL.md §10).
+                if (std::any_of(c->extra_hosts.begin(), c->extra_hosts.end(), [](const std::string& h) {
+                        return auth::acms::kind_of(h) == auth::acms::host_kind::pages;
+                    })) {
+                    json::object acms{{"state", "none"}};
+                    if (auto a = u.runtime.acms.find(c->id); a != u.runtime.acms.end()) {
+                        acms["state"] = a->second.state == acms_state::signed_in ? "signed_in" : "failed";
+                        acms["at"] = utc_time(a->second.at, "%Y-%m-%dT%H:%M:%SZ");
+                        if (!a->second.reason.empty()) acms["reason"] = a->second.reason;
+                    }
+                    row["acms"] = std::move(acms);
+                }
             } else {
                 auto it = u.ecf.find(c->id);
                 row["credential"] = it == u.ecf.end() ? "none" : to_string(it->second.state);
@@ -150,6 +163,9 @@ std::string status_table(const json::object& doc) {
             if (auto* o = c.if_contains("observed"); o && o->is_object())
                 extra += "; court showed " + str(o->as_object().at("menus")) + " menus " +
                          str(o->as_object().at("at")).substr(0, 10);
+            if (auto* a = c.if_contains("acms"); a && a->is_object())
+                extra += "; ACMS " + str(a->as_object().at("state")) +
+                         (a->as_object().contains("at") ? " " + str(a->as_object().at("at")).substr(0, 16) : "");
             if (auto r = refs.find({user, id}); r != refs.end()) extra += " (to do " + r->second + ")";
             std::snprintf(line, sizeof line, "  %-10s %-8s %-7s %s\n", id.c_str(), str(c.at("system")).c_str(),
                           str(c.at("route")).c_str(), extra.c_str());

@@ -62,7 +62,7 @@ request_head head(std::string_view method = "GET", std::string_view target = "/c
 
 request_decision plan(const request_head& h, const court& c, const user_facts& u,
                       unlinked_policy policy = unlinked_policy::warn) {
-    return plan_request(h, request_context{c, u, policy, today_, now_});
+    return plan_request(h, request_context{c, u, c.host, policy, today_, now_});
 }
 
 std::vector<std::string> codes(const std::vector<warning>& ws) {
@@ -152,6 +152,47 @@ TEST(RequestPlan, UnlinkedWarningCarriesTheLinkingSteps) {
     ASSERT_EQ(p.warnings.size(), 1u);
     EXPECT_NE(p.warnings[0].message.find("Link a CM/ECF account to my PACER account"), std::string::npos);
     EXPECT_NE(p.warnings[0].message.find("courtroute link alice azd"), std::string::npos);
+}
+
+// An extra_hosts entry is sent to that host (issue 12): SNI, certificate and Host are its own;
+// at an ACMS host the CM/ECF link warnings do not apply and the I/O layer injects ACMS's session.
+TEST(RequestPlan, ExtraHostsGoToThemselves) {
+    const court& ca9 = C("ca9");
+    auto at = [&](std::string_view host) {
+        return plan_request(head(), request_context{ca9, alice(), host, unlinked_policy::warn, today_, now_});
+    };
+    auto ecf = std::get<forward_plan>(at(ca9.host));
+    EXPECT_EQ(ecf.host, ca9.host);
+    EXPECT_EQ(ecf.acms, auth::acms::host_kind::other);
+    EXPECT_EQ(codes(ecf.warnings), std::vector<std::string>{"unlinked_nextgen"});
+
+    auto pages = std::get<forward_plan>(at("ca9-showdoc.azurewebsites.us"));
+    EXPECT_EQ(pages.host, "ca9-showdoc.azurewebsites.us");
+    EXPECT_EQ(pages.acms, auth::acms::host_kind::pages);
+    EXPECT_EQ(pages.via, route::pacer);
+    EXPECT_TRUE(pages.warnings.empty()) << "ACMS takes the PACER account itself: no CM/ECF link warning";
+    bool host_set = false;
+    for (auto& [name, value] : pages.set)
+        if (name == "Host") host_set = value == "ca9-showdoc.azurewebsites.us";
+    EXPECT_TRUE(host_set);
+    EXPECT_EQ(std::get<forward_plan>(at("ca9-showdocservices.azurewebsites.us")).acms, auth::acms::host_kind::api);
+
+    // Another host of the court takes the court's own login, sent to that host.
+    court other = C("azb");
+    other.extra_hosts = {"files.azb.example"};
+    auto extra = std::get<forward_plan>(
+        plan_request(head(), request_context{other, alice(), "files.azb.example", unlinked_policy::warn, today_, now_}));
+    EXPECT_EQ(extra.host, "files.azb.example");
+    EXPECT_EQ(extra.acms, auth::acms::host_kind::other);
+    EXPECT_EQ(extra.via, route::pacer);
+
+    // No PACER login: refused before anything is sent, as at the CM/ECF host.
+    user_facts nobody;
+    nobody.user = "bob";
+    auto refused = plan_request(head(), request_context{ca9, nobody, "ca9-showdoc.azurewebsites.us",
+                                                        unlinked_policy::warn, today_, now_});
+    ASSERT_TRUE(std::holds_alternative<refusal>(refused));
+    EXPECT_EQ(std::get<refusal>(refused).status, 403u);
 }
 
 // ------------------------------------------------------------------------------- client codes
@@ -361,6 +402,13 @@ TEST(Classify, InsideATunnel) {
     EXPECT_EQ(std::get<refusal>(cls("GET", "/x", h, 2)).status, 400u);
     EXPECT_EQ(std::get<refusal>(cls("GET", "https://ecf.azd.uscourts.gov/x", h)).status, 400u);
     EXPECT_EQ(std::get<refusal>(cls("CONNECT", "ecf.azd.uscourts.gov:443", h)).status, 405u);
+    EXPECT_EQ(std::get<court_request>(cls("GET", "/x", h)).host, h);
+    // A tunnel to an extra host is a request for that court, sent to that host.
+    const std::string acms = "ca9-showdoc.azurewebsites.us";
+    auto r = classify_in_tunnel(request_line{"GET", "/Case/Docket", 1, acms}, acms, reg);
+    ASSERT_TRUE(std::holds_alternative<court_request>(r));
+    EXPECT_EQ(std::get<court_request>(r).target->id, "ca9");
+    EXPECT_EQ(std::get<court_request>(r).host, acms);
 }
 
 TEST(Classify, Credentials) {
