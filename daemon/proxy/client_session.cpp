@@ -712,14 +712,17 @@ private:
             r.text = c.id + " lists no ACMS pages host (*-showdoc) among its extra_hosts: nothing to sign in to";
             co_return co_await refuse(r);
         }
-        for (int attempt = 0; attempt < 2; ++attempt) {
+        // At most one new PACER login and one repeat after ACMS said "not logged in", in either order.
+        bool pacer_relogged = false, acms_repeated = false;
+        for (int attempt = 0; attempt < 3; ++attempt) {
             auto got = co_await d_.logins.session_for(w_, plan, c);
             if (auto* r = std::get_if<routing::refusal>(&got)) co_return co_await refuse(*r);
             auto ticket = std::get<login_service::ticket>(std::move(got));
             auto signed_in = co_await d_.acms.session_for(w_, user, c, pages_host, ticket.token);
             if (auto* f = std::get_if<acms_service::failure>(&signed_in)) {
                 // PACER's identity provider refused the PACER session: one new PACER login, if its budget allows.
-                if (f->pacer_rejected && attempt == 0 && d_.logins.relogin_allowed(plan.session, ticket.token)) {
+                if (f->pacer_rejected && !pacer_relogged && d_.logins.relogin_allowed(plan.session, ticket.token)) {
+                    pacer_relogged = true;
                     d_.logins.invalidate(plan.session, ticket.token);
                     continue;
                 }
@@ -784,7 +787,8 @@ private:
             if (signed_out) {
                 d_.acms.invalidate(user, c.id, session->id);
                 log::event("session_expired", {{"user", user}, {"court", c.id}, {"route", "acms"}});
-                if (attempt == 0 && plan.repeat_after_relogin) {
+                if (!acms_repeated && plan.repeat_after_relogin) {
+                    acms_repeated = true;
                     if (whole && f.parser->keep_alive()) w_.upstream.release(std::move(f.conn));
                     continue;  // sign in again once and repeat once
                 }
