@@ -87,6 +87,30 @@ CREATE TABLE link_observations (
 PRAGMA user_version = 3;
 )sql";
 
+// Version 4: the fee ledger (PROTOCOL.md §9): one row per Transaction Receipt the daemon saw (a
+// charge, or a document's quote until its PDF is fetched) or per estimate. Kept when a user is
+// removed: the firm still owes what was charged.
+constexpr std::string_view schema_v3_to_v4 = R"sql(
+CREATE TABLE fee_entries (
+    id          INTEGER PRIMARY KEY,
+    at          INTEGER NOT NULL,
+    user        TEXT NOT NULL,
+    court       TEXT NOT NULL,
+    login       TEXT NOT NULL,
+    client_code TEXT NOT NULL,
+    description TEXT NOT NULL,
+    criteria    TEXT NOT NULL,
+    pages       INTEGER NOT NULL,
+    cents       INTEGER NOT NULL,
+    quote       INTEGER NOT NULL,
+    estimated   INTEGER NOT NULL,
+    path        TEXT NOT NULL
+);
+CREATE INDEX fee_entries_at ON fee_entries (at);
+CREATE INDEX fee_entries_quote ON fee_entries (user, court, path) WHERE quote = 1;
+PRAGMA user_version = 4;
+)sql";
+
 void check_user_name(std::string_view name) {
     if (!valid_user_name(name))
         throw store_error("invalid user name " + quote(name) +
@@ -266,6 +290,10 @@ void store::migrate() {
     if (v == 2) {
         db_->exec(std::string(schema_v2_to_v3));
         v = 3;
+    }
+    if (v == 3) {
+        db_->exec(std::string(schema_v3_to_v4));
+        v = 4;
     }
     tx.commit();
 }
@@ -646,6 +674,76 @@ std::int64_t store::data_version() const {
         // stale snapshot makes this connection's next write fail with SQLITE_BUSY.
         version_stmt_->reset();
         return version;
+    });
+}
+
+// --- fee ledger ---
+
+void store::record_fee(const fees::entry& e) {
+    guarded(file_, [&] {
+        SQLite::Statement st(*db_, "INSERT INTO fee_entries (at, user, court, login, client_code, description, criteria, "
+                                   "pages, cents, quote, estimated, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        st.bind(1, e.at);
+        st.bind(2, e.user);
+        st.bind(3, e.court);
+        st.bind(4, e.login);
+        st.bind(5, e.client_code);
+        st.bind(6, e.description);
+        st.bind(7, e.criteria);
+        st.bind(8, e.pages);
+        st.bind(9, e.cents);
+        st.bind(10, e.quote ? 1 : 0);
+        st.bind(11, e.estimated ? 1 : 0);
+        st.bind(12, e.path);
+        st.exec();
+    });
+}
+
+bool store::charge_quote(const std::string& user, const std::string& court, const std::string& path, std::int64_t at) {
+    return guarded(file_, [&] {
+        SQLite::Statement st(*db_, "UPDATE fee_entries SET quote = 0, at = ? WHERE id = (SELECT id FROM fee_entries "
+                                   "WHERE quote = 1 AND user = ? AND court = ? AND path = ? ORDER BY id DESC LIMIT 1)");
+        st.bind(1, at);
+        st.bind(2, user);
+        st.bind(3, court);
+        st.bind(4, path);
+        return st.exec() > 0;
+    });
+}
+
+std::vector<fees::entry> store::fee_entries(const fee_filter& f) const {
+    return guarded(file_, [&] {
+        std::string sql = "SELECT at, user, court, login, client_code, description, criteria, pages, cents, quote, "
+                          "estimated, path FROM fee_entries WHERE at >= ? AND at < ?";
+        if (f.user) sql += " AND user = ?";
+        if (f.client_code) sql += " AND client_code = ?";
+        if (f.court) sql += " AND court = ?";
+        sql += " ORDER BY at, id";
+        SQLite::Statement st(*db_, sql);
+        int i = 1;
+        st.bind(i++, f.since);
+        st.bind(i++, f.until);
+        if (f.user) st.bind(i++, *f.user);
+        if (f.client_code) st.bind(i++, *f.client_code);
+        if (f.court) st.bind(i++, *f.court);
+        std::vector<fees::entry> out;
+        while (st.executeStep()) {
+            fees::entry e;
+            e.at = st.getColumn(0).getInt64();
+            e.user = st.getColumn(1).getString();
+            e.court = st.getColumn(2).getString();
+            e.login = st.getColumn(3).getString();
+            e.client_code = st.getColumn(4).getString();
+            e.description = st.getColumn(5).getString();
+            e.criteria = st.getColumn(6).getString();
+            e.pages = st.getColumn(7).getInt();
+            e.cents = st.getColumn(8).getInt64();
+            e.quote = st.getColumn(9).getInt() != 0;
+            e.estimated = st.getColumn(10).getInt() != 0;
+            e.path = st.getColumn(11).getString();
+            out.push_back(std::move(e));
+        }
+        return out;
     });
 }
 

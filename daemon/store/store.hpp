@@ -7,12 +7,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "fees/ledger.hpp"
 #include "core/names.hpp"
 #include "store/crypto.hpp"
 
@@ -91,7 +93,7 @@ struct link_observation {
 class store {
 public:
     /// The schema version this build writes; older databases are migrated on open.
-    static constexpr int schema_version = 3;
+    static constexpr int schema_version = 4;
     /// How long a statement waits for another connection's lock by default (writers queue).
     static constexpr std::chrono::milliseconds busy_timeout{5000};
 
@@ -152,6 +154,20 @@ public:
     void record_observation(const std::string& user, const std::string& court, bool filing_menus,
                             std::int64_t observed_at, std::string_view source);
     [[nodiscard]] std::vector<link_observation> observations(const std::string& user) const;
+
+    // --- fee ledger (PROTOCOL.md §9) ---
+    /// Appends a ledger line.
+    void record_fee(const fees::entry& e);
+    /// The user's latest quote for the document at (`court`, `path`) becomes a charge at `at`
+    /// (its PDF was fetched); false when there was no such quote.
+    bool charge_quote(const std::string& user, const std::string& court, const std::string& path, std::int64_t at);
+    /// Which ledger lines `fee_entries` returns: `since` <= at < `until`, and the given fields.
+    struct fee_filter {
+        std::optional<std::string> user, client_code, court;
+        std::int64_t since = 0;
+        std::int64_t until = std::numeric_limits<std::int64_t>::max();
+    };
+    [[nodiscard]] std::vector<fees::entry> fee_entries(const fee_filter& f) const;
 
     /// Changes whenever another connection commits (SQLite `PRAGMA data_version`): lets the
     /// daemon notice CLI edits cheaply.

@@ -574,7 +574,8 @@ TEST(StoreMigration, V1DatabaseIsUpgradedWithDataPreserved) {
     {
         SQLite::Database db(file);
         EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), store::schema_version);
-        EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 3);
+        EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 4);
+        EXPECT_EQ(db.execAndGet("SELECT count(*) FROM fee_entries").getInt(), 0) << "v4: the fee ledger";
     }
     store again(file, box); // already current: opens without migrating again
     EXPECT_TRUE(again.has_user("bob"));
@@ -728,4 +729,36 @@ TEST(StoreConcurrency, ChildProcessWritesWhileParentReads) {
     if (parent_error.empty()) {
         EXPECT_NE(last_version, first_version);
     }
+}
+
+TEST(StoreFees, LedgerLinesQuotesBecomeChargesAndFilters) {
+    store s(":memory:", secret_box{key_of(9)});
+    (void)s.add_user("alice");
+    fees::entry docket{1000, "alice", "azb", "alice01", "m/1", "Docket Report", "1:24", 3, 30, false, false,
+                       "/cgi-bin/DktRpt.pl"};
+    fees::entry quote{1010, "alice", "azd", "alice01", "m/2", "Image 4-1", "2:24", 12, 120, true, false, "/doc1/77"};
+    fees::entry other{2000, "bob", "azb", "bob01", "", "Docket Report", "1:24", 1, 10, false, false, "/cgi-bin/DktRpt.pl"};
+    s.record_fee(docket);
+    s.record_fee(quote);
+    s.record_fee(other);
+    EXPECT_FALSE(s.charge_quote("alice", "azd", "/doc1/78", 1020)) << "no quote for that document";
+    EXPECT_FALSE(s.charge_quote("bob", "azd", "/doc1/77", 1020)) << "another user's quote";
+    EXPECT_TRUE(s.charge_quote("alice", "azd", "/doc1/77", 1030));
+    EXPECT_FALSE(s.charge_quote("alice", "azd", "/doc1/77", 1040)) << "charged once";
+    auto all = s.fee_entries({});
+    ASSERT_EQ(all.size(), 3u);
+    EXPECT_FALSE(all[1].quote);
+    EXPECT_EQ(all[1].at, 1030);
+    store::fee_filter only;
+    only.user = "alice";
+    only.client_code = "m/2";
+    auto mine = s.fee_entries(only);
+    ASSERT_EQ(mine.size(), 1u);
+    EXPECT_EQ(mine[0].cents, 120);
+    store::fee_filter window;
+    window.since = 1500;
+    window.until = 2001;
+    EXPECT_EQ(s.fee_entries(window).size(), 1u);
+    s.remove_user("alice");  // the firm still owes what was charged
+    EXPECT_EQ(s.fee_entries({}).size(), 3u);
 }
