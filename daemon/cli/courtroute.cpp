@@ -77,6 +77,11 @@ commands:
                            then each user's courts; --json: the JSON of /status
   courts [--system nextgen|legacy] [--type district|bankruptcy|appellate|other]
                            the court registry as a table (systems in force today)
+  fees [--user U] [--client-code C] [--court C] [--since DATE] [--until DATE]
+       [--by user|client-code|court|day] [--csv|--json]
+                           the PACER fee ledger from the courts' Transaction Receipts: charges
+                           (a document's quote counts once its PDF is fetched), totals, and
+                           each login's quarterly bill with PACER's $30 waiver
   ca                       the local CA certificate's path (created on first use)
   ca --install [--user NAME ...]
                            trust the local CA system-wide (/usr/local/share/ca-certificates and
@@ -190,6 +195,22 @@ bool normalise_base32(std::string& secret) {
     if (ok) std::swap(secret, out);
     wipe(out);
     return ok;
+}
+
+/// A `YYYY-MM-DD` argument as a valid calendar day, or nullopt.
+std::optional<std::chrono::year_month_day> parse_day(const std::string& text) {
+    int y = 0;
+    unsigned m = 0, d = 0;
+    char tail = 0;
+    if (text.size() != 10 || std::sscanf(text.c_str(), "%4d-%2u-%2u%c", &y, &m, &d, &tail) != 3) return std::nullopt;
+    std::chrono::year_month_day ymd = std::chrono::year{y} / std::chrono::month{m} / std::chrono::day{d};
+    if (!ymd.ok()) return std::nullopt;
+    return ymd;
+}
+
+/// Unix seconds at the start (00:00 UTC) of `d`.
+std::int64_t day_start(std::chrono::year_month_day d) {
+    return std::chrono::sys_seconds{std::chrono::sys_days{d}}.time_since_epoch().count();
 }
 
 /// `YYYY-MM-DD HH:MM UTC` for a table.
@@ -413,15 +434,10 @@ int cmd_pacer(context& ctx, std::span<const std::string> args) {
     // When the password was set, for PACER's 180-day rule: today, unless it was changed elsewhere.
     std::int64_t password_set_at = 0;
     if (auto when = a.value("--password-set")) {
-        int y = 0;
-        unsigned m = 0, d = 0;
-        char tail = 0;
-        std::chrono::year_month_day ymd{};
-        if (when->size() == 10 && std::sscanf(when->c_str(), "%4d-%2u-%2u%c", &y, &m, &d, &tail) == 3)
-            ymd = std::chrono::year{y} / std::chrono::month{m} / std::chrono::day{d};
-        if (!ymd.ok() || ymd > today() || ymd.year() < std::chrono::year{2000})
+        auto ymd = parse_day(*when);
+        if (!ymd || *ymd > today() || ymd->year() < std::chrono::year{2000})
             throw usage_error("--password-set must be the date the PACER password was set, YYYY-MM-DD, not in the future");
-        password_set_at = std::chrono::sys_seconds{std::chrono::sys_days{ymd}}.time_since_epoch().count();
+        password_set_at = day_start(*ymd);
     }
 
     // Everything that can fail without the secret is checked before anyone types it.
@@ -643,6 +659,138 @@ int cmd_status(context& ctx, std::span<const std::string> args) {
         std::cout << '\n';
     } else {
         std::cout << status_table(*doc);
+    }
+    return 0;
+}
+
+std::string to_upper_ascii(std::string s) {
+    for (auto& c : s)
+        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    return s;
+}
+
+/// A CSV field (RFC 4180): quoted when it holds a comma, quote or line break.
+std::string csv(std::string_view v) {
+    if (v.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(v);
+    std::string out = "\"";
+    for (char c : v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+}
+
+int cmd_fees(context& ctx, std::span<const std::string> args) {
+    const auto a = parse_args(args, "fees", {"--user", "--client-code", "--court", "--since", "--until", "--by"},
+                              {"--csv", "--json"}, {});
+    if (a.flag("--csv") && a.flag("--json")) throw usage_error("--csv and --json exclude each other");
+    store::fee_filter f;
+    f.user = a.value("--user");
+    f.court = a.value("--court");
+    if (auto code = a.value("--client-code")) {
+        if (!code->empty() && !valid_client_code(*code))
+            throw usage_error("--client-code must be " + std::string(client_code_rule) + " (PACER's rule)");
+        f.client_code = *code;
+    }
+    if (auto since = a.value("--since")) {
+        auto d = parse_day(*since);
+        if (!d) throw usage_error("--since must be a date, YYYY-MM-DD");
+        f.since = day_start(*d);
+    }
+    if (auto until = a.value("--until")) {
+        auto d = parse_day(*until);
+        if (!d) throw usage_error("--until must be a date, YYYY-MM-DD (the day is included)");
+        f.until = day_start(*d) + 86400;
+    }
+    std::optional<fees::grouping> by;
+    if (auto b = a.value("--by")) {
+        if (*b == "user") by = fees::grouping::user;
+        else if (*b == "client-code") by = fees::grouping::client_code;
+        else if (*b == "court") by = fees::grouping::court;
+        else if (*b == "day") by = fees::grouping::day;
+        else throw usage_error("--by must be user, client-code, court or day");
+    }
+    if (f.user) ctx.require_user(*f.user);
+    auto entries = ctx.db().fee_entries(f);
+    std::vector<fees::entry> charges;
+    for (auto& e : entries)
+        if (!e.quote) charges.push_back(e);
+    fees::group_total total;
+    for (auto& t : fees::totals(charges, fees::grouping::user)) {
+        total.charges += t.charges;
+        total.pages += t.pages;
+        total.cents += t.cents;
+        total.estimated += t.estimated;
+    }
+    auto groups = by ? fees::totals(charges, *by) : std::vector<fees::group_total>{};
+    auto bills = fees::quarterly(charges);
+    const auto when = [](std::int64_t t) { return utc_time(t, "%Y-%m-%dT%H:%M:%SZ"); };
+
+    if (a.flag("--json")) {
+        json::object doc;
+        json::array lines;
+        for (auto& e : charges)
+            lines.push_back(json::object{{"at", when(e.at)}, {"user", e.user}, {"court", e.court}, {"login", e.login},
+                                         {"client_code", e.client_code}, {"description", e.description},
+                                         {"criteria", e.criteria}, {"pages", e.pages}, {"cents", e.cents},
+                                         {"estimated", e.estimated}});
+        doc["charges"] = std::move(lines);
+        if (by) {
+            json::array gs;
+            for (auto& g : groups)
+                gs.push_back(json::object{{"key", g.key}, {"charges", g.charges}, {"pages", g.pages}, {"cents", g.cents},
+                                          {"estimated", g.estimated}});
+            doc["totals"] = std::move(gs);
+        }
+        doc["total"] = json::object{{"charges", total.charges}, {"pages", total.pages}, {"cents", total.cents},
+                                    {"estimated", total.estimated}};
+        json::array qs;
+        for (auto& b : bills)
+            qs.push_back(json::object{{"login", b.login}, {"quarter", b.quarter}, {"cents", b.cents},
+                                      {"waived", b.waived}, {"owed_cents", b.owed()}});
+        doc["quarters"] = std::move(qs);
+        doc["quotes_not_fetched"] = static_cast<std::int64_t>(entries.size() - charges.size());
+        pretty_json(std::cout, doc);
+        std::cout << '\n';
+        return 0;
+    }
+    if (a.flag("--csv")) {
+        if (by) {
+            std::cout << "key,charges,pages,cents,estimated\n";
+            for (auto& g : groups)
+                std::cout << csv(g.key) << ',' << g.charges << ',' << g.pages << ',' << g.cents << ',' << g.estimated << '\n';
+        } else {
+            std::cout << "at,user,court,login,client_code,description,criteria,pages,cents,estimated\n";
+            for (auto& e : charges)
+                std::cout << when(e.at) << ',' << csv(e.user) << ',' << csv(e.court) << ',' << csv(e.login) << ','
+                          << csv(e.client_code) << ',' << csv(e.description) << ',' << csv(e.criteria) << ',' << e.pages
+                          << ',' << e.cents << ',' << (e.estimated ? 1 : 0) << '\n';
+        }
+        return 0;
+    }
+    std::vector<std::vector<std::string>> rows;
+    if (by) {
+        rows.push_back({"BY " + to_upper_ascii(*a.value("--by")), "CHARGES", "PAGES", "COST", "ESTIMATED"});
+        for (auto& g : groups)
+            rows.push_back({g.key.empty() ? "(none)" : g.key, std::to_string(g.charges), std::to_string(g.pages),
+                            fees::dollars(g.cents), std::to_string(g.estimated)});
+    } else {
+        rows.push_back({"WHEN (UTC)", "USER", "COURT", "CLIENT CODE", "DESCRIPTION", "CRITERIA", "PAGES", "COST"});
+        for (auto& e : charges)
+            rows.push_back({utc_time(e.at, "%Y-%m-%d %H:%M"), e.user, e.court, e.client_code.empty() ? "-" : e.client_code,
+                            e.description, e.criteria, std::to_string(e.pages),
+                            fees::dollars(e.cents) + (e.estimated ? " (est.)" : "")});
+    }
+    rows.push_back({"total", std::to_string(total.charges), std::to_string(total.pages), fees::dollars(total.cents),
+                    std::to_string(total.estimated)});
+    if (!by) rows.back() = {"total", "", "", "", "", "", std::to_string(total.pages), fees::dollars(total.cents)};
+    print_table(std::cout, rows);
+    if (entries.size() > charges.size())
+        std::cout << (entries.size() - charges.size()) << " quote(s) of documents never fetched: not charges\n";
+    if (!bills.empty()) {
+        std::cout << "\nPACER's quarterly bill per login (a quarter at or below "
+                  << fees::dollars(fees::quarterly_waiver_cents) << " is waived):\n";
+        std::vector<std::vector<std::string>> q{{"LOGIN", "QUARTER", "CHARGED", "OWED"}};
+        for (auto& b : bills)
+            q.push_back({b.login, b.quarter, fees::dollars(b.cents), fees::dollars(b.owed()) + (b.waived ? " (waived)" : "")});
+        print_table(std::cout, q);
     }
     return 0;
 }
@@ -884,6 +1032,7 @@ int run(int argc, char** argv) {
         if (command == "verify") return cmd_verify(ctx, rest);
         if (command == "status") return cmd_status(ctx, rest);
         if (command == "courts") return cmd_courts(ctx, rest);
+        if (command == "fees") return cmd_fees(ctx, rest);
         if (command == "ca") return cmd_ca(ctx, rest);
     } catch (const store_error& e) {
         // Store messages say what; the database file says where.

@@ -10,6 +10,7 @@
 #include "proxy/worker.hpp"
 #include "routing/answer.hpp"
 #include "routing/classify.hpp"
+#include "fees/receipt.hpp"
 #include "routing/request.hpp"
 #include "status/pac.hpp"
 #include "status/page.hpp"
@@ -667,6 +668,8 @@ private:
                     d_.users->note_observation(user, c.id, *shaped.filing_menus, now_unix, "page");
             }
 
+            note_fees(user, c, cr.upstream_target, res[http::field::content_type], f.body, shaped.may_hold_receipt);
+
             http::response_header<> header = std::move(res.base());
             const std::string connection(header[http::field::connection]);
             for (auto it = header.begin(); it != header.end();) {
@@ -685,6 +688,24 @@ private:
             co_return co_await relay(client, req.method() == http::verb::head, f, std::move(header), keep);
         }
         co_return false;
+    }
+
+    /// The fee ledger (PROTOCOL.md §9): a Transaction Receipt on a page is a charge, or a quote
+    /// on a document's page; that document's PDF fetched later turns the quote into a charge.
+    void note_fees(const std::string& user, const court& c, std::string_view target, std::string_view content_type,
+                   const std::string& body, bool may_hold_receipt) {
+        const auto path = target.substr(0, target.find('?'));
+        if (may_hold_receipt) {
+            auto r = fees::find_receipt(body);
+            if (!r) return;
+            fees::entry e{unix_now(), user, c.id, r->login, r->client_code, r->description, r->criteria,
+                          r->billable_pages, r->cost_cents, fees::is_document_path(path), false, std::string(path)};
+            w_.stats.fee(c.id, e.quote ? "quote" : "charge", e.cents);
+            d_.users->record_fee(e);
+        } else if (fees::is_document_path(path) && icontains(content_type, "application/pdf")) {
+            if (auto cents = d_.users->charge_quote(user, c.id, std::string(path), unix_now()))
+                w_.stats.fee(c.id, "charge", *cents);
+        }
     }
 
     /// A request to an ACMS host (PROTOCOL.md §10): the user's ACMS session for the court, signed

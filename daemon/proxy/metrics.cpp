@@ -13,6 +13,12 @@ void metrics::login(std::string_view kind, std::string_view result) {
     ++logins_[{std::string(kind), std::string(result)}];
 }
 
+void metrics::fee(std::string_view court, std::string_view kind, std::int64_t cents) {
+    auto& f = fees_[{std::string(court), std::string(kind)}];
+    ++f.first;
+    f.second += cents;
+}
+
 void metrics::upstream_latency(double seconds) {
     for (std::size_t i = 0; i < bounds_.size(); ++i)
         if (seconds <= bounds_[i]) ++buckets_[i];
@@ -23,6 +29,10 @@ void metrics::upstream_latency(double seconds) {
 void metrics::merge(const metrics& other) {
     for (const auto& [k, v] : other.requests_) requests_[k] += v;
     for (const auto& [k, v] : other.logins_) logins_[k] += v;
+    for (const auto& [k, v] : other.fees_) {
+        fees_[k].first += v.first;
+        fees_[k].second += v.second;
+    }
     for (std::size_t i = 0; i < bounds_.size(); ++i) buckets_[i] += other.buckets_[i];
     latency_count_ += other.latency_count_;
     latency_sum_ += other.latency_sum_;
@@ -45,6 +55,21 @@ std::string metrics::render(std::uint64_t leaf_minted, std::uint64_t leaf_hits, 
     for (auto& [k, v] : logins_) {
         std::snprintf(line, sizeof line, "courtroute_logins_total{kind=\"%s\",result=\"%s\"} %llu\n", k.first.c_str(),
                       k.second.c_str(), static_cast<unsigned long long>(v));
+        out += line;
+    }
+    out += "# HELP courtroute_fee_receipts_total PACER Transaction Receipts recorded, by court and kind (charge, quote).\n"
+           "# TYPE courtroute_fee_receipts_total counter\n";
+    for (auto& [k, v] : fees_) {
+        std::snprintf(line, sizeof line, "courtroute_fee_receipts_total{court=\"%s\",kind=\"%s\"} %llu\n",
+                      k.first.c_str(), k.second.c_str(), static_cast<unsigned long long>(v.first));
+        out += line;
+    }
+    out += "# HELP courtroute_fee_cents_total PACER fees charged (quotes not counted), by court, in cents.\n"
+           "# TYPE courtroute_fee_cents_total counter\n";
+    for (auto& [k, v] : fees_) {
+        if (k.second != "charge") continue;
+        std::snprintf(line, sizeof line, "courtroute_fee_cents_total{court=\"%s\"} %lld\n", k.first.c_str(),
+                      static_cast<long long>(v.second));
         out += line;
     }
     out += "# HELP courtroute_upstream_latency_seconds Time to an upstream response header.\n"

@@ -18,6 +18,8 @@ public:
     void request(std::string_view court, std::string_view route, unsigned status);
     /// One login attempt: kind "pacer" or "cmecf", result "success", "bad_credentials", ...
     void login(std::string_view kind, std::string_view result);
+    /// A fee the ledger recorded at `court` (a registry id): `kind` "charge" or "quote".
+    void fee(std::string_view court, std::string_view kind, std::int64_t cents);
     /// Time from sending a request upstream to its response header.
     void upstream_latency(double seconds);
     /// Adds another worker's counters to these (for rendering the whole daemon's).
@@ -29,6 +31,7 @@ public:
 private:
     std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t> requests_;
     std::map<std::pair<std::string, std::string>, std::uint64_t> logins_;
+    std::map<std::pair<std::string, std::string>, std::pair<std::uint64_t, std::int64_t>> fees_; ///< (court, kind) -> (count, cents)
     static constexpr std::array<double, 10> bounds_{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10};
     std::array<std::uint64_t, bounds_.size()> buckets_{};
     std::uint64_t latency_count_ = 0;

@@ -132,6 +132,48 @@ void user_directory::note_court_used(const std::string& user, const std::string&
     update_runtime(user, [&](runtime_facts& rt) { return rt.courts_used.insert(court).second; });
 }
 
+void user_directory::record_fee(const fees::entry& e) {
+    std::lock_guard lock(mutex_);
+    pending_fees_.push_back({false, e});
+    flush_fees(mark_wait);
+}
+
+std::optional<std::int64_t> user_directory::charge_quote(const std::string& user, const std::string& court,
+                                                         const std::string& path, std::int64_t at) {
+    std::lock_guard lock(mutex_);
+    fees::entry e;
+    e.user = user;
+    e.court = court;
+    e.path = path;
+    e.at = at;
+    pending_fees_.push_back({true, std::move(e)});
+    return flush_fees(mark_wait);
+}
+
+std::optional<std::int64_t> user_directory::flush_fees(std::chrono::milliseconds wait) {
+    std::optional<std::int64_t> charged;
+    try {
+        db_.set_busy_timeout(wait);
+        while (!pending_fees_.empty()) {
+            auto& p = pending_fees_.front();
+            charged.reset();
+            if (p.charge) charged = db_.charge_quote(p.line.user, p.line.court, p.line.path, p.line.at);
+            else db_.record_fee(p.line);
+            pending_fees_.pop_front();
+        }
+        db_.set_busy_timeout(store::busy_timeout);
+    } catch (const std::exception& ex) {
+        log::event("store_write_deferred", {{"what", "fee ledger"}, {"pending", std::to_string(pending_fees_.size())},
+                                            {"error", ex.what()}});
+        try {
+            db_.set_busy_timeout(store::busy_timeout);
+        } catch (const std::exception&) {
+        }
+        return std::nullopt;
+    }
+    return charged;
+}
+
 void user_directory::note_acms(const std::string& user, const std::string& court, acms_state state) {
     update_runtime(user, [&](runtime_facts& rt) {
         auto& slot = rt.acms[court];
@@ -220,6 +262,7 @@ void user_directory::mark(const auth::credential_id& c, credential_state state, 
 
 void user_directory::retry_marks() {
     std::lock_guard lock(mutex_);
+    if (!pending_fees_.empty()) flush_fees(std::chrono::milliseconds(0));
     for (auto it = pending_.begin(); it != pending_.end();) {
         // No wait at all: the timer comes back in a second, and worker 0 runs it.
         if (!write_mark(it->first, it->second.state, it->second.detail, std::chrono::milliseconds(0), nullptr)) break;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -71,6 +72,14 @@ public:
     /// The user sent traffic to `court`.
     void note_court_used(const std::string& user, const std::string& court);
     /// `court` refused a fresh session (true) or served a page again (false).
+    /// Appends a fee ledger line (PROTOCOL.md §9). Like mark(), it never waits long for the store:
+    /// when another process holds the write lock the line is kept here, in order, and written by
+    /// retry_marks() (nothing is lost while the daemon runs).
+    void record_fee(const fees::entry& e);
+    /// The user's quote for the document at (`court`, `path`) became a charge (queued the same
+    /// way): its cost when written at once and a quote was there.
+    std::optional<std::int64_t> charge_quote(const std::string& user, const std::string& court, const std::string& path,
+                                             std::int64_t at);
     /// The ACMS session of `user` at `court` was signed in or failed (status shows it).
     void note_acms(const std::string& user, const std::string& court, acms_state state);
     void note_session_rejected(const std::string& user, const std::string& court, bool rejected);
@@ -125,6 +134,14 @@ private:
         std::string detail;
     };
     std::map<auth::credential_id, pending_mark> pending_; ///< marks the store has not taken yet
+    struct pending_fee {
+        bool charge = false; ///< a quote becoming a charge (user, court, path, at of `line`); else a new line
+        fees::entry line;
+    };
+    std::deque<pending_fee> pending_fees_; ///< ledger writes the store has not taken yet, in order
+    /// Writes queued ledger writes in order, waiting at most `wait` for the lock; the cost of the
+    /// last one when it was a charge that found its quote. Requires mutex_.
+    std::optional<std::int64_t> flush_fees(std::chrono::milliseconds wait);
     std::atomic<std::uint64_t> epoch_{1};
 };
 

@@ -6,6 +6,7 @@
 #include "auth/detect.hpp"
 #include "core/text.hpp"
 #include "core/url.hpp"
+#include "fees/receipt.hpp"
 
 namespace courtroute::routing {
 namespace {
@@ -49,6 +50,8 @@ answer_decision shape_answer(const answer_head& a, const answer_context& ctx) {
         }
     } else {
         d.session_rejected = false;
+        // The ledger's cheap pre-check, on the lower-case copy made anyway (no second scan).
+        d.may_hold_receipt = a.body_complete && a.status / 100 == 2 && fees::may_hold_receipt(lower);
         if (plan.via == route::pacer && a.body_complete && !a.body.empty() && ctx.user.pacer) {
             bool linked = ctx.user.links.contains(c.id);
             switch (auth::classify_menus(to_string(c.type), auth::lower_body{lower})) {

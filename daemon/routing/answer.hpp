@@ -47,6 +47,7 @@ struct answer_decision {
     std::optional<bool> filing_menus;     ///< a logged-in PACER page showed the filing menus (true) or the limited menu
     std::optional<bool> link_mismatch;    ///< what it showed contradicts the recorded link (derived from `filing_menus`)
     std::optional<std::string> location;  ///< the Location to send instead (path mode)
+    bool may_hold_receipt = false;        ///< a logged-in page that may carry PACER's Transaction Receipt (PROTOCOL.md §9)
     std::vector<std::string> warnings;    ///< `Courtroute-Warning` values, CR/LF-free
     std::string_view route_name;          ///< the `Courtroute-Route` value
     std::string_view outcome;             ///< for the log line: ok, session_expired, session_rejected

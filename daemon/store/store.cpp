@@ -699,15 +699,24 @@ void store::record_fee(const fees::entry& e) {
     });
 }
 
-bool store::charge_quote(const std::string& user, const std::string& court, const std::string& path, std::int64_t at) {
-    return guarded(file_, [&] {
-        SQLite::Statement st(*db_, "UPDATE fee_entries SET quote = 0, at = ? WHERE id = (SELECT id FROM fee_entries "
-                                   "WHERE quote = 1 AND user = ? AND court = ? AND path = ? ORDER BY id DESC LIMIT 1)");
-        st.bind(1, at);
-        st.bind(2, user);
-        st.bind(3, court);
-        st.bind(4, path);
-        return st.exec() > 0;
+std::optional<std::int64_t> store::charge_quote(const std::string& user, const std::string& court,
+                                                const std::string& path, std::int64_t at) {
+    return guarded(file_, [&]() -> std::optional<std::int64_t> {
+        SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+        SQLite::Statement find(*db_, "SELECT id, cents FROM fee_entries WHERE quote = 1 AND user = ? AND court = ? "
+                                     "AND path = ? ORDER BY id DESC LIMIT 1");
+        find.bind(1, user);
+        find.bind(2, court);
+        find.bind(3, path);
+        if (!find.executeStep()) return std::nullopt;
+        auto id = find.getColumn(0).getInt64();
+        auto cents = find.getColumn(1).getInt64();
+        SQLite::Statement up(*db_, "UPDATE fee_entries SET quote = 0, at = ? WHERE id = ?");
+        up.bind(1, at);
+        up.bind(2, id);
+        up.exec();
+        tx.commit();
+        return cents;
     });
 }
 

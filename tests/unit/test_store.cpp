@@ -743,7 +743,7 @@ TEST(StoreFees, LedgerLinesQuotesBecomeChargesAndFilters) {
     s.record_fee(other);
     EXPECT_FALSE(s.charge_quote("alice", "azd", "/doc1/78", 1020)) << "no quote for that document";
     EXPECT_FALSE(s.charge_quote("bob", "azd", "/doc1/77", 1020)) << "another user's quote";
-    EXPECT_TRUE(s.charge_quote("alice", "azd", "/doc1/77", 1030));
+    EXPECT_EQ(s.charge_quote("alice", "azd", "/doc1/77", 1030), 120);
     EXPECT_FALSE(s.charge_quote("alice", "azd", "/doc1/77", 1040)) << "charged once";
     auto all = s.fee_entries({});
     ASSERT_EQ(all.size(), 3u);
