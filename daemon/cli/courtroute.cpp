@@ -82,6 +82,10 @@ commands:
                            the PACER fee ledger from the courts' Transaction Receipts: charges
                            (a document's quote counts once its PDF is fetched), totals, and
                            each login's quarterly bill with PACER's $30 waiver
+  audit [--user U] [--court C] [--since DATE] [--json]
+                           who reached which court, when and how: route, login name (never a
+                           secret), client code, method, path without its query, status,
+                           bytes, duration; kept [audit] retention_days (default 400)
   ca                       the local CA certificate's path (created on first use)
   ca --install [--user NAME ...]
                            trust the local CA system-wide (/usr/local/share/ca-certificates and
@@ -795,6 +799,39 @@ int cmd_fees(context& ctx, std::span<const std::string> args) {
     return 0;
 }
 
+int cmd_audit(context& ctx, std::span<const std::string> args) {
+    const auto a = parse_args(args, "audit", {"--user", "--court", "--since"}, {"--json"}, {});
+    store::audit_filter f;
+    f.user = a.value("--user");
+    f.court = a.value("--court");
+    if (auto since = a.value("--since")) {
+        auto d = parse_day(*since);
+        if (!d) throw usage_error("--since must be a date, YYYY-MM-DD");
+        f.since = day_start(*d);
+    }
+    if (f.user) ctx.require_user(*f.user);
+    auto rows = ctx.db().audit_records(f);
+    if (a.flag("--json")) {
+        json::array out;
+        for (auto& r : rows)
+            out.push_back(json::object{{"at", utc_time(r.at, "%Y-%m-%dT%H:%M:%SZ")}, {"user", r.user}, {"court", r.court},
+                                       {"route", r.route}, {"login", r.login}, {"client_code", r.client_code},
+                                       {"method", r.method}, {"path", r.path}, {"status", r.status}, {"bytes", r.bytes},
+                                       {"ms", r.ms}});
+        pretty_json(std::cout, out);
+        std::cout << '\n';
+        return 0;
+    }
+    std::vector<std::vector<std::string>> table{
+        {"WHEN (UTC)", "USER", "COURT", "ROUTE", "LOGIN", "CLIENT CODE", "METHOD", "PATH", "STATUS", "BYTES", "MS"}};
+    for (auto& r : rows)
+        table.push_back({utc_time(r.at, "%Y-%m-%d %H:%M:%S"), r.user, r.court, r.route, r.login.empty() ? "-" : r.login,
+                         r.client_code.empty() ? "-" : r.client_code, r.method, r.path, std::to_string(r.status),
+                         std::to_string(r.bytes), std::to_string(r.ms)});
+    print_table(std::cout, table);
+    return 0;
+}
+
 int cmd_courts(context& ctx, std::span<const std::string> args) {
     const auto a = parse_args(args, "courts", {"--system", "--type"}, {}, {});
     std::optional<court_system> want_system;
@@ -1033,6 +1070,7 @@ int run(int argc, char** argv) {
         if (command == "status") return cmd_status(ctx, rest);
         if (command == "courts") return cmd_courts(ctx, rest);
         if (command == "fees") return cmd_fees(ctx, rest);
+        if (command == "audit") return cmd_audit(ctx, rest);
         if (command == "ca") return cmd_ca(ctx, rest);
     } catch (const store_error& e) {
         // Store messages say what; the database file says where.

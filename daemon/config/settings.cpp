@@ -69,6 +69,9 @@ public:
             else if (name == "pacer") table(key, node, [&](const toml::table& t) { read_pacer(t); });
             else if (name == "upstream") table(key, node, [&](const toml::table& t) { read_upstream(t); });
             else if (name == "policy") table(key, node, [&](const toml::table& t) { read_policy(t); });
+            else if (name == "store") table(key, node, [&](const toml::table& t) { read_store(t); });
+            else if (name == "fees") table(key, node, [&](const toml::table& t) { keys(t, "fees", {}); });
+            else if (name == "audit") table(key, node, [&](const toml::table& t) { read_audit(t); });
             else if (node.is_table()) error(key.source(), "unknown table [" + sanitized(name) + "]");
             else error(key.source(), "unknown key " + quote(name) + " (every key belongs in a table such as [listen])");
         }
@@ -269,6 +272,22 @@ private:
         std::string allowed;
         for (const auto& [name, value] : values) allowed += (allowed.empty() ? "\"" : " | \"") + std::string(name) + "\"";
         error(n.source(), std::string(what) + " " + quote(*s) + " is not one of " + allowed);
+    }
+
+    void read_store(const toml::table& t) {
+        keys(t, "store", {{"url", [&](const toml::node& n) {
+                               const auto* s = string_of(n, "[store] url");
+                               if (!s || s->empty()) return;  // the embedded SQLite store
+                               error(n.source(), "[store] url " + quote(*s, 40) +
+                                                     ": this build has only the embedded SQLite store (in [state] dir); "
+                                                     "leave url empty");
+                           }}});
+    }
+
+    void read_audit(const toml::table& t) {
+        keys(t, "audit", {{"retention_days", [&](const toml::node& n) {
+                               integer_key(n, "[audit] retention_days", 1, 36500, out_.audit_retention_days);
+                           }}});
     }
 
     void read_policy(const toml::table& t) {

@@ -50,6 +50,7 @@ struct settings {
     unlinked_policy unlinked = unlinked_policy::warn; ///< [policy] unlinked_nextgen
     other_hosts_policy other_hosts = other_hosts_policy::refuse; ///< [policy] other_hosts
     std::string anonymous_user;                       ///< [policy] anonymous_user; empty = 407/401
+    unsigned audit_retention_days = 400;              ///< [audit] retention_days: older audit records are pruned
 
     /// The key file actually used: `key_file` if set, else `$CREDENTIALS_DIRECTORY/courtroute.key`
     /// when that variable is set, else `<state_dir>/secret.key`.

@@ -561,11 +561,21 @@ private:
         auto decision = routing::plan_request(head, {c, *facts, cr.host, snap.cfg.unlinked, today, now_unix});
 
         std::string_view route_name = "none";
-        auto log_done = [&](unsigned status, std::string_view outcome) {
+        std::string_view billed_code;  // the plan's client code, once there is a plan
+        const std::string method(req.method_string());
+        auto log_done = [&](unsigned status, std::string_view outcome, std::int64_t bytes = 0) {
             auto us = std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - started).count();
             log::event("request", {{"user", user}, {"court", c.id}, {"route", route_name},
-                                   {"method", req.method_string()}, {"status", std::to_string(status)},
+                                   {"method", method}, {"status", std::to_string(status)},
                                    {"outcome", outcome}, {"ms", std::to_string(us / 1000)}});
+            // The audit trail: the login name used (never a secret), the path without its query.
+            std::string login;
+            if (route_name == "pacer" && facts->pacer) login = facts->pacer->login;
+            else if (auto e = facts->ecf.find(c.id); route_name == "cmecf" && e != facts->ecf.end()) login = e->second.login;
+            d_.users->note_request(audit_record{now_unix, user, c.id, std::string(route_name), std::move(login),
+                                                std::string(billed_code), method,
+                                                cr.upstream_target.substr(0, cr.upstream_target.find('?')),
+                                                static_cast<int>(status), bytes, us / 1000});
         };
         if (auto* r = std::get_if<routing::refusal>(&decision)) {
             log_done(r->status, r->outcome);
@@ -578,6 +588,7 @@ private:
         }
         auto& plan = std::get<routing::forward_plan>(decision);
         route_name = to_string(plan.via);
+        billed_code = plan.client_code;
         const bool client_keep = req.keep_alive();  // before the upstream request overwrites it
 
         // The upstream request: the client's header minus what the plan strips, plus what it sets.
@@ -684,10 +695,17 @@ private:
             header.version(11);
             const bool keep = client_keep && !d_.stopping;
             w_.stats.request(c.id, route_name, header.result_int());
-            log_done(header.result_int(), shaped.outcome);
+            log_done(header.result_int(), shaped.outcome, body_bytes(f));
             co_return co_await relay(client, req.method() == http::verb::head, f, std::move(header), keep);
         }
         co_return false;
+    }
+
+    /// The answer's body size for the audit trail: what is in hand, else what the court announced.
+    static std::int64_t body_bytes(const fetched& f) {
+        if (f.parser->is_done()) return static_cast<std::int64_t>(f.body.size());
+        auto n = f.parser->content_length();
+        return n ? static_cast<std::int64_t>(*n) : 0;
     }
 
     /// The fee ledger (PROTOCOL.md §9): a Transaction Receipt on a page is a charge, or a quote
@@ -843,7 +861,7 @@ private:
             header.version(11);
             const bool keep = client_keep && !d_.stopping;
             w_.stats.request(c.id, route_name, header.result_int());
-            log_done(header.result_int(), signed_out ? "acms_rejected" : "ok");
+            log_done(header.result_int(), signed_out ? "acms_rejected" : "ok", body_bytes(f));
             co_return co_await relay(client, req.method() == http::verb::head, f, std::move(header), keep);
         }
         co_return false;

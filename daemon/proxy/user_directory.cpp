@@ -174,6 +174,45 @@ std::optional<std::int64_t> user_directory::flush_fees(std::chrono::milliseconds
     return charged;
 }
 
+void user_directory::note_request(audit_record r) {
+    std::lock_guard lock(audit_mutex_);
+    audit_queue_.push_back(std::move(r));
+}
+
+void user_directory::flush_audit(std::optional<std::int64_t> prune_before) {
+    std::vector<audit_record> rows;
+    {
+        std::lock_guard lock(audit_mutex_);
+        rows.swap(audit_queue_);
+    }
+    std::lock_guard lock(mutex_);
+    try {
+        db_.set_busy_timeout(std::chrono::milliseconds(0));
+        db_.append_audit(rows);
+        rows.clear();
+        if (prune_before) {
+            auto gone = db_.prune_audit(*prune_before, 10'000);
+            if (gone > 0) log::event("audit_pruned", {{"records", std::to_string(gone)}});
+        }
+        db_.set_busy_timeout(store::busy_timeout);
+    } catch (const std::exception& ex) {
+        try {
+            db_.set_busy_timeout(store::busy_timeout);
+        } catch (const std::exception&) {
+        }
+        if (rows.empty()) return;  // only the pruning failed: next time
+        std::lock_guard back(audit_mutex_);
+        // Put them back in front of what arrived meanwhile; bounded, oldest dropped first.
+        rows.insert(rows.end(), std::make_move_iterator(audit_queue_.begin()), std::make_move_iterator(audit_queue_.end()));
+        if (rows.size() > audit_queue_limit) {
+            auto drop = rows.size() - audit_queue_limit;
+            rows.erase(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(drop));
+            log::event("audit_dropped", {{"records", std::to_string(drop)}, {"error", ex.what()}});
+        }
+        audit_queue_.swap(rows);
+    }
+}
+
 void user_directory::note_acms(const std::string& user, const std::string& court, acms_state state) {
     update_runtime(user, [&](runtime_facts& rt) {
         auto& slot = rt.acms[court];

@@ -72,6 +72,14 @@ public:
     /// The user sent traffic to `court`.
     void note_court_used(const std::string& user, const std::string& court);
     /// `court` refused a fresh session (true) or served a page again (false).
+    /// Queues one routed request for the audit trail (no store access: any worker, any time).
+    void note_request(audit_record r);
+    /// Writes the queued audit records in one transaction without waiting for the store's lock
+    /// (kept for the next try when another process holds it; beyond `audit_queue_limit` the
+    /// oldest are dropped and counted in the log), and, given `prune_before`, deletes a chunk of
+    /// records older than that. The housekeeping timer calls it every second.
+    void flush_audit(std::optional<std::int64_t> prune_before);
+    static constexpr std::size_t audit_queue_limit = 200'000;
     /// Appends a fee ledger line (PROTOCOL.md §9). Like mark(), it never waits long for the store:
     /// when another process holds the write lock the line is kept here, in order, and written by
     /// retry_marks() (nothing is lost while the daemon runs).
@@ -139,6 +147,8 @@ private:
         fees::entry line;
     };
     std::deque<pending_fee> pending_fees_; ///< ledger writes the store has not taken yet, in order
+    std::mutex audit_mutex_;               ///< guards audit_queue_ only (workers push, housekeeping takes)
+    std::vector<audit_record> audit_queue_;
     /// Writes queued ledger writes in order, waiting at most `wait` for the lock; the cost of the
     /// last one when it was a charge that found its quote. Requires mutex_.
     std::optional<std::int64_t> flush_fees(std::chrono::milliseconds wait);

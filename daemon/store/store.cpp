@@ -111,6 +111,27 @@ CREATE INDEX fee_entries_quote ON fee_entries (user, court, path) WHERE quote = 
 PRAGMA user_version = 4;
 )sql";
 
+// Version 5: the audit trail: one row per routed request (who reached which court, when, how),
+// never a secret or a query string. Pruned after `[audit] retention_days`.
+constexpr std::string_view schema_v4_to_v5 = R"sql(
+CREATE TABLE audit (
+    id          INTEGER PRIMARY KEY,
+    at          INTEGER NOT NULL,
+    user        TEXT NOT NULL,
+    court       TEXT NOT NULL,
+    route       TEXT NOT NULL,
+    login       TEXT NOT NULL,
+    client_code TEXT NOT NULL,
+    method      TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    status      INTEGER NOT NULL,
+    bytes       INTEGER NOT NULL,
+    ms          INTEGER NOT NULL
+);
+CREATE INDEX audit_at ON audit (at);
+PRAGMA user_version = 5;
+)sql";
+
 void check_user_name(std::string_view name) {
     if (!valid_user_name(name))
         throw store_error("invalid user name " + quote(name) +
@@ -294,6 +315,10 @@ void store::migrate() {
     if (v == 3) {
         db_->exec(std::string(schema_v3_to_v4));
         v = 4;
+    }
+    if (v == 4) {
+        db_->exec(std::string(schema_v4_to_v5));
+        v = 5;
     }
     tx.commit();
 }
@@ -753,6 +778,74 @@ std::vector<fees::entry> store::fee_entries(const fee_filter& f) const {
             out.push_back(std::move(e));
         }
         return out;
+    });
+}
+
+// --- audit trail ---
+
+void store::append_audit(const std::vector<audit_record>& rows) {
+    if (rows.empty()) return;
+    guarded(file_, [&] {
+        SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+        SQLite::Statement st(*db_, "INSERT INTO audit (at, user, court, route, login, client_code, method, path, status, "
+                                   "bytes, ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        for (auto& r : rows) {
+            st.bind(1, r.at);
+            st.bind(2, r.user);
+            st.bind(3, r.court);
+            st.bind(4, r.route);
+            st.bind(5, r.login);
+            st.bind(6, r.client_code);
+            st.bind(7, r.method);
+            st.bind(8, r.path);
+            st.bind(9, r.status);
+            st.bind(10, r.bytes);
+            st.bind(11, r.ms);
+            st.exec();
+            st.reset();
+        }
+        tx.commit();
+    });
+}
+
+std::vector<audit_record> store::audit_records(const audit_filter& f) const {
+    return guarded(file_, [&] {
+        std::string sql = "SELECT at, user, court, route, login, client_code, method, path, status, bytes, ms FROM audit "
+                          "WHERE at >= ?";
+        if (f.user) sql += " AND user = ?";
+        if (f.court) sql += " AND court = ?";
+        sql += " ORDER BY at, id";
+        SQLite::Statement st(*db_, sql);
+        int i = 1;
+        st.bind(i++, f.since);
+        if (f.user) st.bind(i++, *f.user);
+        if (f.court) st.bind(i++, *f.court);
+        std::vector<audit_record> out;
+        while (st.executeStep()) {
+            audit_record r;
+            r.at = st.getColumn(0).getInt64();
+            r.user = st.getColumn(1).getString();
+            r.court = st.getColumn(2).getString();
+            r.route = st.getColumn(3).getString();
+            r.login = st.getColumn(4).getString();
+            r.client_code = st.getColumn(5).getString();
+            r.method = st.getColumn(6).getString();
+            r.path = st.getColumn(7).getString();
+            r.status = st.getColumn(8).getInt();
+            r.bytes = st.getColumn(9).getInt64();
+            r.ms = st.getColumn(10).getInt64();
+            out.push_back(std::move(r));
+        }
+        return out;
+    });
+}
+
+std::int64_t store::prune_audit(std::int64_t before, int limit) {
+    return guarded(file_, [&]() -> std::int64_t {
+        SQLite::Statement st(*db_, "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < ? ORDER BY id LIMIT ?)");
+        st.bind(1, before);
+        st.bind(2, limit);
+        return st.exec();
     });
 }
 

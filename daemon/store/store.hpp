@@ -90,10 +90,26 @@ struct link_observation {
     std::string source;          ///< "page" (a proxied page) or "verify" (courtroute verify)
 };
 
+/// One routed request in the audit trail: who reached which court, when and how (no secret, no
+/// query string).
+struct audit_record {
+    std::int64_t at = 0;       ///< unix seconds
+    std::string user;          ///< local user
+    std::string court;         ///< court id
+    std::string route;         ///< pacer, cmecf or refuse
+    std::string login;         ///< the PACER or CM/ECF login name used (never a secret)
+    std::string client_code;   ///< the PACER client code billed
+    std::string method;        ///< HTTP method
+    std::string path;          ///< the path, without the query
+    int status = 0;            ///< the answer's status
+    std::int64_t bytes = 0;    ///< the answer's body bytes
+    std::int64_t ms = 0;       ///< duration
+};
+
 class store {
 public:
     /// The schema version this build writes; older databases are migrated on open.
-    static constexpr int schema_version = 4;
+    static constexpr int schema_version = 5;
     /// How long a statement waits for another connection's lock by default (writers queue).
     static constexpr std::chrono::milliseconds busy_timeout{5000};
 
@@ -168,6 +184,17 @@ public:
         std::int64_t until = std::numeric_limits<std::int64_t>::max();
     };
     [[nodiscard]] std::vector<fees::entry> fee_entries(const fee_filter& f) const;
+
+    // --- audit trail ---
+    /// Appends rows in one transaction.
+    void append_audit(const std::vector<audit_record>& rows);
+    struct audit_filter {
+        std::optional<std::string> user, court;
+        std::int64_t since = 0;
+    };
+    [[nodiscard]] std::vector<audit_record> audit_records(const audit_filter& f) const;
+    /// Deletes at most `limit` rows older than `before` (unix seconds); how many went.
+    std::int64_t prune_audit(std::int64_t before, int limit);
 
     /// Changes whenever another connection commits (SQLite `PRAGMA data_version`): lets the
     /// daemon notice CLI edits cheaply.

@@ -664,6 +664,27 @@ class ForwardProxyTest(ProxyCase):
         self.assertGreaterEqual(int(m.group(1)), 1)
 
 
+    def test_audit_trail(self):
+        """Every routed request is in `courtroute audit` within seconds: who, which court, route,
+        login name, method, path without its query, status, bytes (issue 13)."""
+        marker = "q%d" % int(time.time() * 1000)
+        r = self.curl(self.dm, "https://%s/cgi-bin/iquery.pl?%s=1" % (host("azd"), marker))
+        self.assertEqual(r.status, 200)
+        rows, deadline = [], time.monotonic() + 10
+        while time.monotonic() < deadline:
+            out = self.dm.cli(["audit", "--user", "alice", "--court", "azd", "--json"])
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertNotIn(marker, out.stdout, "no query string in the audit trail")
+            rows = [x for x in json.loads(out.stdout) if x["path"] == "/cgi-bin/iquery.pl"]
+            if rows:
+                break
+            time.sleep(0.2)
+        self.assertTrue(rows, "the request reached the audit trail")
+        last = rows[-1]
+        self.assertEqual((last["route"], last["login"], last["method"], last["status"]), ("pacer", "alice01", "GET", 200))
+        self.assertGreater(last["bytes"], 0)
+        WATCH.assert_absent(audit=out.stdout)
+
     def test_browser_pages(self):
         """GET /proxy.pac and the status page GET / (issue 11), as a browser meets them."""
         status, headers, body = self.path_get(self.dm, "/proxy.pac")

@@ -574,7 +574,8 @@ TEST(StoreMigration, V1DatabaseIsUpgradedWithDataPreserved) {
     {
         SQLite::Database db(file);
         EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), store::schema_version);
-        EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 4);
+        EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 5);
+        EXPECT_EQ(db.execAndGet("SELECT count(*) FROM audit").getInt(), 0) << "v5: the audit trail";
         EXPECT_EQ(db.execAndGet("SELECT count(*) FROM fee_entries").getInt(), 0) << "v4: the fee ledger";
     }
     store again(file, box); // already current: opens without migrating again
@@ -761,4 +762,28 @@ TEST(StoreFees, LedgerLinesQuotesBecomeChargesAndFilters) {
     EXPECT_EQ(s.fee_entries(window).size(), 1u);
     s.remove_user("alice");  // the firm still owes what was charged
     EXPECT_EQ(s.fee_entries({}).size(), 3u);
+}
+
+TEST(StoreAudit, AppendFilterAndPruneInChunks) {
+    store s(":memory:", secret_box{key_of(10)});
+    std::vector<audit_record> rows;
+    for (int i = 0; i < 25; ++i)
+        rows.push_back({1000 + i, i % 2 ? "alice" : "bob", i % 3 ? "azb" : "azd", "pacer", "alice01", "m/1", "GET",
+                        "/cgi-bin/DktRpt.pl", 200, 1234, 12});
+    s.append_audit(rows);
+    EXPECT_EQ(s.audit_records({}).size(), 25u);
+    store::audit_filter f;
+    f.user = "alice";
+    f.court = "azb";
+    for (auto& r : s.audit_records(f)) {
+        EXPECT_EQ(r.user, "alice");
+        EXPECT_EQ(r.court, "azb");
+    }
+    f = {};
+    f.since = 1020;
+    EXPECT_EQ(s.audit_records(f).size(), 5u);
+    EXPECT_EQ(s.prune_audit(1010, 4), 4) << "a chunk at a time";
+    EXPECT_EQ(s.prune_audit(1010, 100), 6);
+    EXPECT_EQ(s.prune_audit(1010, 100), 0);
+    EXPECT_EQ(s.audit_records({}).size(), 15u);
 }
