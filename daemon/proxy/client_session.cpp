@@ -628,17 +628,7 @@ private:
             }
             req.set(http::field::cookie, *cookie);
             const auto sent = clock_type::now();
-            fetched f;
-            if (in.body_pending) {
-                f = co_await send_streamed(client, client_buffer, in, plan.host);
-            } else {
-                frame_whole(req.base(), req.body().size(), true);
-                wire_.clear();
-                append_head(wire_, req.base());
-                wire_.append(req.body());
-                f = co_await w_.upstream.fetch(plan.host, 443, wire_, req.method() == http::verb::head, true,
-                                               plan.resend_on_stale_connection);
-            }
+            fetched f = co_await send_upstream(client, client_buffer, in, plan);
             if (f.error) {
                 auto r = routing::upstream_refusal(f.error.fault, plan.host, f.error.detail);
                 log_done(r.status, r.outcome);
@@ -795,17 +785,7 @@ private:
                 req.set(http::field::authorization, "Bearer " + *session->token);
             }
             const auto sent = clock_type::now();
-            fetched f;
-            if (in.body_pending) {
-                f = co_await send_streamed(client, client_buffer, in, plan.host);
-            } else {
-                frame_whole(req.base(), req.body().size(), true);
-                wire_.clear();
-                append_head(wire_, req.base());
-                wire_.append(req.body());
-                f = co_await w_.upstream.fetch(plan.host, 443, wire_, req.method() == http::verb::head, true,
-                                               plan.resend_on_stale_connection);
-            }
+            fetched f = co_await send_upstream(client, client_buffer, in, plan);
             req.erase(http::field::authorization);
             if (f.error) co_return co_await refuse(routing::upstream_refusal(f.error.fault, plan.host, f.error.detail));
             w_.stats.upstream_latency(std::chrono::duration<double>(clock_type::now() - sent).count());
@@ -865,6 +845,26 @@ private:
             co_return co_await relay(client, req.method() == http::verb::head, f, std::move(header), keep);
         }
         co_return false;
+    }
+
+    /// Sends the prepared request to `plan.host`: whole from a pooled connection when its body is
+    /// in hand, else streamed from the client on a fresh one.
+    template <class Stream>
+    net::awaitable<fetched> send_upstream(Stream& client, beast::flat_buffer& client_buffer, incoming& in,
+                                          const routing::forward_plan& plan) {
+        auto& req = in.req;
+        fetched f;
+        if (in.body_pending) {
+            f = co_await send_streamed(client, client_buffer, in, plan.host);
+        } else {
+            frame_whole(req.base(), req.body().size(), true);
+            wire_.clear();
+            append_head(wire_, req.base());
+            wire_.append(req.body());
+            f = co_await w_.upstream.fetch(plan.host, 443, wire_, req.method() == http::verb::head, true,
+                                           plan.resend_on_stale_connection);
+        }
+        co_return f;
     }
 
     /// Like `upstream_client::fetch`, for a request whose body streams from the client: a fresh
