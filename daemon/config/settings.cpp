@@ -15,6 +15,7 @@
 #include <toml++/toml.h>
 
 #include "config/toml_support.hpp"
+#include "core/names.hpp"
 #include "core/text.hpp"
 #include "core/url.hpp"
 
@@ -70,7 +71,7 @@ public:
             else if (name == "upstream") table(key, node, [&](const toml::table& t) { read_upstream(t); });
             else if (name == "policy") table(key, node, [&](const toml::table& t) { read_policy(t); });
             else if (name == "store") table(key, node, [&](const toml::table& t) { read_store(t); });
-            else if (name == "fees") table(key, node, [&](const toml::table& t) { keys(t, "fees", {}); });
+            else if (name == "fees") table(key, node, [&](const toml::table& t) { read_fees(t); });
             else if (name == "audit") table(key, node, [&](const toml::table& t) { read_audit(t); });
             else if (node.is_table()) error(key.source(), "unknown table [" + sanitized(name) + "]");
             else error(key.source(), "unknown key " + quote(name) + " (every key belongs in a table such as [listen])");
@@ -282,6 +283,61 @@ private:
                                                      ": this build has only the embedded SQLite store (in [state] dir); "
                                                      "leave url empty");
                            }}});
+    }
+
+    /// Dollars (an integer or a number with at most two decimals, 0..1,000,000) as cents.
+    bool dollars_key(const toml::node& n, const std::string& what, std::int64_t& out) {
+        double v = 0;
+        if (const auto* i = n.as_integer()) v = static_cast<double>(i->get());
+        else if (const auto* f = n.as_floating_point()) v = f->get();
+        else {
+            error(n.source(), what + " must be an amount in dollars (e.g. 50 or 12.50), not " + std::string(toml_type_name(n)));
+            return false;
+        }
+        if (!(v >= 0 && v <= 1'000'000)) {
+            error(n.source(), what + " must be between 0 and 1000000 dollars");
+            return false;
+        }
+        out = static_cast<std::int64_t>(v * 100 + 0.5);
+        return true;
+    }
+
+    void read_fees(const toml::table& t) {
+        auto& f = out_.fees;
+        auto limits = [&](const toml::node& n, const char* what, bool codes, auto& into) {
+            const auto* tbl = n.as_table();
+            if (!tbl) {
+                error(n.source(), std::string(what) + " must be a table of limits, e.g. { name = 50 }");
+                return;
+            }
+            for (auto&& [k, v] : *tbl) {
+                const std::string name(k.str());
+                bool ok = codes ? valid_client_code(name) : valid_user_name(name);
+                if (!ok) {
+                    error(k.source(), std::string(what) + " " + quote(name) + " is not a valid " +
+                                          (codes ? "client code (" + std::string(client_code_rule) + ")" : "user name"));
+                    continue;
+                }
+                std::int64_t cents = 0;
+                if (dollars_key(v, std::string(what) + "." + name, cents)) into[name] = cents;
+            }
+        };
+        keys(t, "fees",
+             {{"period", [&](const toml::node& n) {
+                   enum_key<fee_budgets::period_kind>(n, "[fees] period",
+                                                      {{"month", fee_budgets::period_kind::month},
+                                                       {"quarter", fee_budgets::period_kind::quarter}},
+                                                      f.period);
+               }},
+              {"action", [&](const toml::node& n) {
+                   enum_key<fee_budgets::action_kind>(
+                       n, "[fees] action", {{"warn", fee_budgets::action_kind::warn}, {"block", fee_budgets::action_kind::block}},
+                       f.action);
+               }},
+              {"user_limit", [&](const toml::node& n) { dollars_key(n, "[fees] user_limit", f.user_limit); }},
+              {"client_code_limit", [&](const toml::node& n) { dollars_key(n, "[fees] client_code_limit", f.client_code_limit); }},
+              {"users", [&](const toml::node& n) { limits(n, "[fees] users", false, f.users); }},
+              {"client_codes", [&](const toml::node& n) { limits(n, "[fees] client_codes", true, f.client_codes); }}});
     }
 
     void read_audit(const toml::table& t) {

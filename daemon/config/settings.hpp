@@ -33,6 +33,21 @@ enum class other_hosts_policy {
 };
 
 /// Every key of the main config, defaults filled in. Relative paths in a config file are
+/// PACER fee budgets (`[fees]`): limits in cents per user and per client code over the current
+/// calendar month or quarter (UTC); 0 means none.
+struct fee_budgets {
+    enum class period_kind { month, quarter } period = period_kind::month;
+    enum class action_kind { warn, block } action = action_kind::warn;
+    std::int64_t user_limit = 0;                               ///< user_limit, for every user
+    std::int64_t client_code_limit = 0;                        ///< client_code_limit, for every code
+    std::map<std::string, std::int64_t, std::less<>> users;        ///< users = { name = dollars }
+    std::map<std::string, std::int64_t, std::less<>> client_codes; ///< client_codes = { "code" = dollars }
+    /// Whether any limit is set (else nothing is counted on the request path).
+    [[nodiscard]] bool any() const {
+        return user_limit > 0 || client_code_limit > 0 || !users.empty() || !client_codes.empty();
+    }
+};
+
 /// resolved against that file's directory, so a checkout-local config works from any cwd.
 struct settings {
     std::filesystem::path source;                     ///< the file loaded; empty for built-in defaults
@@ -51,6 +66,7 @@ struct settings {
     other_hosts_policy other_hosts = other_hosts_policy::refuse; ///< [policy] other_hosts
     std::string anonymous_user;                       ///< [policy] anonymous_user; empty = 407/401
     unsigned audit_retention_days = 400;              ///< [audit] retention_days: older audit records are pruned
+    fee_budgets fees;                                 ///< [fees]
 
     /// The key file actually used: `key_file` if set, else `$CREDENTIALS_DIRECTORY/courtroute.key`
     /// when that variable is set, else `<state_dir>/secret.key`.

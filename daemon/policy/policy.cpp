@@ -31,6 +31,7 @@ std::string_view to_string(warning_code c) {
     case warning_code::link_mismatch: return "link_mismatch";
     case warning_code::registry_error: return "registry_error";
     case warning_code::acms_signin_failed: return "acms_signin_failed";
+    case warning_code::fee_budget: return "fee_budget";
     case warning_code::upstream_error: return "upstream_error";
     case warning_code::upstream_timeout: return "upstream_timeout";
     }
@@ -51,7 +52,8 @@ warning_severity severity(warning_code c, bool pacer_works) {
     case warning_code::shared_pacer_account: return warning_severity::cannot_file;
     case warning_code::nextgen_cutover_soon:
     case warning_code::pacer_password_age:
-    case warning_code::pacer_notice: return warning_severity::soon;
+    case warning_code::pacer_notice:
+    case warning_code::fee_budget: return warning_severity::soon;
     default: return warning_severity::blocked;
     }
 }
@@ -353,6 +355,53 @@ std::vector<warning> compute_warnings(const registry& reg, const std::vector<use
     auto rank = [&](const warning& w) { return severity(w.code, pacer_works.contains(w.user)); };
     std::stable_sort(out.begin(), out.end(), [&](const warning& a, const warning& b) { return rank(a) < rank(b); });
     return out;
+}
+
+std::int64_t budget_period_start(fee_budgets::period_kind period, std::int64_t now_unix) {
+    namespace ch = std::chrono;
+    const ch::year_month_day d{ch::floor<ch::days>(ch::sys_seconds{ch::seconds{now_unix}})};
+    auto m = static_cast<unsigned>(d.month());
+    if (period == fee_budgets::period_kind::quarter) m = (m - 1) / 3 * 3 + 1;
+    return ch::sys_seconds{ch::sys_days{d.year() / ch::month{m} / 1}}.time_since_epoch().count();
+}
+
+namespace {
+std::string dollars_of(std::int64_t cents) {
+    std::string frac = std::to_string(cents % 100);
+    return "$" + std::to_string(cents / 100) + "." + (frac.size() < 2 ? "0" : "") + frac;
+}
+} // namespace
+
+budget_verdict check_budget(const fee_budgets& b, const std::string& user, std::string_view client_code,
+                            std::int64_t spent_user, std::int64_t spent_code, std::int64_t quote_cents,
+                            const std::string& court_id) {
+    budget_verdict v;
+    const char* period = b.period == fee_budgets::period_kind::month ? "monthly" : "quarterly";
+    auto judge = [&](std::int64_t limit, std::int64_t spent, const std::string& who, const std::string& key) {
+        if (limit <= 0) return;
+        const bool passes = quote_cents > 0 && spent + quote_cents > limit;
+        if (spent < limit && !passes) return;
+        std::string raise = "raise " + key + " in [fees] of courtroute.toml and reload the daemon (systemctl reload courtroute)";
+        std::string said = who + " has spent " + dollars_of(spent) + " of the " + dollars_of(limit) + " " + period +
+                           " PACER budget";
+        if (passes) said += "; this document costs " + dollars_of(quote_cents) + " and would pass it";
+        v.warnings.push_back(warning{warning_code::fee_budget, user, court_id, said + ": " + raise});
+        if (passes && b.action == fee_budgets::action_kind::block) {
+            v.block = true;
+            v.text = "courtroute refused to fetch this document before the court charged it: " + said + ". To fetch it, " +
+                     raise + ", or use another client code (Courtroute-Client-Code).";
+        }
+    };
+    auto u = b.users.find(user);
+    judge(u != b.users.end() ? u->second : b.user_limit, spent_user, "user " + user,
+          u != b.users.end() ? "users." + user : "user_limit");
+    if (!client_code.empty()) {
+        auto c = b.client_codes.find(client_code);
+        judge(c != b.client_codes.end() ? c->second : b.client_code_limit, spent_code,
+              "client code " + std::string(client_code),
+              c != b.client_codes.end() ? "client_codes.\"" + std::string(client_code) + "\"" : "client_code_limit");
+    }
+    return v;
 }
 
 std::optional<std::string> link_refusal(const court& c, const user_facts& u, day today) {

@@ -37,6 +37,7 @@ enum class warning_code {
     link_mismatch,            ///< the recorded link and what the court shows disagree
     registry_error,           ///< a registry drop-in was skipped
     acms_signin_failed,       ///< the ACMS sign-in through PACER's identity provider did not complete
+    fee_budget,               ///< a PACER fee budget is reached or would be passed
     // Per answer only (never in /status): CONTRACT §4 has every refusal carry a warning, and its
     // list names no code for a court that cannot be reached.
     upstream_error,           ///< the court could not be reached, or answered with broken HTTP (502)
@@ -152,6 +153,23 @@ struct decision {
 inline constexpr int pacer_password_max_days = 180;
 inline constexpr int pacer_password_warn_days = 165;
 inline constexpr int cutover_warn_days = 30;
+
+/// Unix seconds at the start (00:00 UTC, first day) of the budget period holding `now_unix`.
+[[nodiscard]] std::int64_t budget_period_start(fee_budgets::period_kind period, std::int64_t now_unix);
+
+/// What the fee budgets (`[fees]`) say of one request by `user` under `client_code`, who have
+/// spent `spent_user` and `spent_code` cents this period; `quote_cents` is what the document the
+/// request fetches costs (0: not a document fetch). A limit reached, or one the quote would pass,
+/// is a `fee_budget` warning; with `action = "block"` a quote that would pass it is refused (402)
+/// before the court charges it, with a text that names the limit and how to raise it.
+struct budget_verdict {
+    std::vector<warning> warnings;
+    bool block = false;
+    std::string text; ///< the 402 body when `block`
+};
+[[nodiscard]] budget_verdict check_budget(const fee_budgets& b, const std::string& user, std::string_view client_code,
+                                          std::int64_t spent_user, std::int64_t spent_code, std::int64_t quote_cents,
+                                          const std::string& court_id);
 
 /// Why `courtroute link` must refuse, or nullopt when it may record the link.
 [[nodiscard]] std::optional<std::string> link_refusal(const court& c, const user_facts& user, day today);

@@ -603,6 +603,28 @@ private:
         if (plan.acms != auth::acms::host_kind::other) {
             co_return co_await forward_acms(client, client_buffer, in, user, c, plan, client_keep, log_done);
         }
+        if (snap.cfg.fees.any()) {
+            // PACER fee budgets: a warning once a limit is reached; a document's fetch that would
+            // pass one is refused (402) before the court charges it, when [fees] action = "block".
+            const std::string path = cr.upstream_target.substr(0, cr.upstream_target.find('?'));
+            const bool fetches_document =
+                fees::is_document_path(path) &&
+                (method == "POST" || icontains(cr.upstream_target, "got_receipt=1"));
+            const auto quote = fetches_document ? d_.users->latest_quote(user, c.id, path).value_or(0) : 0;
+            const auto [by_user, by_code] =
+                d_.users->spent(user, plan.client_code, budget_period_start(snap.cfg.fees.period, now_unix));
+            auto verdict = check_budget(snap.cfg.fees, user, plan.client_code, by_user, by_code, quote, c.id);
+            if (verdict.block) {
+                routing::refusal r;
+                r.status = 402;
+                r.outcome = "fee_budget";
+                r.text = std::move(verdict.text);
+                r.warnings = std::move(verdict.warnings);
+                log_done(r.status, r.outcome);
+                co_return co_await write_refusal(client, req, r, c.id, route_name);
+            }
+            for (auto& w : verdict.warnings) plan.warnings.push_back(std::move(w));
+        }
         for (int attempt = 0; attempt < 2; ++attempt) {
             auto got = co_await d_.logins.session_for(w_, plan, c);
             if (auto* r = std::get_if<routing::refusal>(&got)) {

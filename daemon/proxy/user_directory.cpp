@@ -134,6 +134,7 @@ void user_directory::note_court_used(const std::string& user, const std::string&
 
 void user_directory::record_fee(const fees::entry& e) {
     std::lock_guard lock(mutex_);
+    if (!e.quote) count_charge(e.user, e.client_code, e.cents);
     pending_fees_.push_back({false, e});
     flush_fees(mark_wait);
 }
@@ -157,7 +158,10 @@ std::optional<std::int64_t> user_directory::flush_fees(std::chrono::milliseconds
         while (!pending_fees_.empty()) {
             auto& p = pending_fees_.front();
             charged.reset();
-            if (p.charge) charged = db_.charge_quote(p.line.user, p.line.court, p.line.path, p.line.at);
+            if (p.charge) {
+                charged = db_.charge_quote(p.line.user, p.line.court, p.line.path, p.line.at);
+                if (charged) spent_.clear();  // the budgets read the ledger again
+            }
             else db_.record_fee(p.line);
             pending_fees_.pop_front();
         }
@@ -172,6 +176,48 @@ std::optional<std::int64_t> user_directory::flush_fees(std::chrono::milliseconds
         return std::nullopt;
     }
     return charged;
+}
+
+std::pair<std::int64_t, std::int64_t> user_directory::spent(const std::string& user, const std::string& client_code,
+                                                            std::int64_t period_start) {
+    std::lock_guard lock(mutex_);
+    if (spent_period_ != period_start) {
+        spent_.clear();
+        spent_period_ = period_start;
+    }
+    auto load = [&](bool code, const std::string& key) -> std::int64_t {
+        auto it = spent_.find({code, key});
+        if (it != spent_.end()) return it->second;
+        store::fee_filter f;
+        f.since = period_start;
+        (code ? f.client_code : f.user) = key;
+        std::int64_t sum = 0;
+        try {
+            for (auto& e : db_.fee_entries(f))
+                if (!e.quote) sum += e.cents;
+        } catch (const store_error& ex) {
+            log::event("fee_budget_unread", {{"error", ex.what()}});
+            return 0;  // not cached: asked again next time
+        }
+        spent_[{code, key}] = sum;
+        return sum;
+    };
+    return {load(false, user), client_code.empty() ? 0 : load(true, client_code)};
+}
+
+void user_directory::count_charge(const std::string& user, const std::string& client_code, std::int64_t cents) {
+    if (auto it = spent_.find({false, user}); it != spent_.end()) it->second += cents;
+    if (auto it = spent_.find({true, client_code}); !client_code.empty() && it != spent_.end()) it->second += cents;
+}
+
+std::optional<std::int64_t> user_directory::latest_quote(const std::string& user, const std::string& court,
+                                                         const std::string& path) {
+    std::lock_guard lock(mutex_);
+    try {
+        return db_.latest_quote(user, court, path);
+    } catch (const store_error&) {
+        return std::nullopt;
+    }
 }
 
 void user_directory::note_request(audit_record r) {

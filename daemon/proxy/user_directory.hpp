@@ -72,6 +72,13 @@ public:
     /// The user sent traffic to `court`.
     void note_court_used(const std::string& user, const std::string& court);
     /// `court` refused a fresh session (true) or served a page again (false).
+    /// Cents charged this budget period (from `period_start`) to `user`, and to `client_code`
+    /// (0 when empty): read from the ledger once per period and key, then kept up to date as
+    /// charges are recorded. Only asked when `[fees]` sets a limit.
+    std::pair<std::int64_t, std::int64_t> spent(const std::string& user, const std::string& client_code,
+                                                std::int64_t period_start);
+    /// The cost of the user's latest quote for the document at (`court`, `path`), if any.
+    std::optional<std::int64_t> latest_quote(const std::string& user, const std::string& court, const std::string& path);
     /// Queues one routed request for the audit trail (no store access: any worker, any time).
     void note_request(audit_record r);
     /// Writes the queued audit records in one transaction without waiting for the store's lock
@@ -147,6 +154,10 @@ private:
         fees::entry line;
     };
     std::deque<pending_fee> pending_fees_; ///< ledger writes the store has not taken yet, in order
+    std::int64_t spent_period_ = -1;       ///< the budget period `spent_` counts (its start)
+    std::map<std::pair<bool, std::string>, std::int64_t> spent_; ///< (is a client code, user or code) -> cents
+    /// Adds a charge to the budget counts already loaded. Requires mutex_.
+    void count_charge(const std::string& user, const std::string& client_code, std::int64_t cents);
     std::mutex audit_mutex_;               ///< guards audit_queue_ only (workers push, housekeeping takes)
     std::vector<audit_record> audit_queue_;
     /// Writes queued ledger writes in order, waiting at most `wait` for the lock; the cost of the

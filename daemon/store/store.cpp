@@ -745,6 +745,19 @@ std::optional<std::int64_t> store::charge_quote(const std::string& user, const s
     });
 }
 
+std::optional<std::int64_t> store::latest_quote(const std::string& user, const std::string& court,
+                                                const std::string& path) const {
+    return guarded(file_, [&]() -> std::optional<std::int64_t> {
+        SQLite::Statement st(*db_, "SELECT cents FROM fee_entries WHERE quote = 1 AND user = ? AND court = ? AND path = ? "
+                                   "ORDER BY id DESC LIMIT 1");
+        st.bind(1, user);
+        st.bind(2, court);
+        st.bind(3, path);
+        if (!st.executeStep()) return std::nullopt;
+        return st.getColumn(0).getInt64();
+    });
+}
+
 std::vector<fees::entry> store::fee_entries(const fee_filter& f) const {
     return guarded(file_, [&] {
         std::string sql = "SELECT at, user, court, login, client_code, description, criteria, pages, cents, quote, "

@@ -177,6 +177,9 @@ public:
     /// The user's latest quote for the document at (`court`, `path`) becomes a charge at `at`
     /// (its PDF was fetched): its cost, or nullopt when there was no such quote.
     std::optional<std::int64_t> charge_quote(const std::string& user, const std::string& court, const std::string& path, std::int64_t at);
+    /// The cost of the user's latest quote for the document at (`court`, `path`), if any.
+    [[nodiscard]] std::optional<std::int64_t> latest_quote(const std::string& user, const std::string& court,
+                                                           const std::string& path) const;
     /// Which ledger lines `fee_entries` returns: `since` <= at < `until`, and the given fields.
     struct fee_filter {
         std::optional<std::string> user, client_code, court;

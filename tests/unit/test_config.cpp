@@ -246,6 +246,15 @@ TEST(Config, BadSnippetsReportLineAndColumn) {
         {"[listen.extra]\nx = 1\n", 1, 9, "unknown key 'extra' in [listen]"},
         {"proxy = \"127.0.0.1:3128\"\n", 1, 1, "unknown key 'proxy'"},
         {"[policy]\nunlinked = \"warn\"\n", 2, 1, "unknown key 'unlinked' in [policy]"},
+        // [fees], [store], [audit]
+        {"[fees]\nperiod = \"week\"\n", 2, 10, "[fees] period"},
+        {"[fees]\nuser_limit = \"50\"\n", 2, 14, "[fees] user_limit must be an amount in dollars"},
+        {"[fees]\nuser_limit = -1\n", 2, 14, "between 0 and 1000000 dollars"},
+        {"[fees]\nclient_codes = { \"a b\" = 5 }\n", 2, 18, "is not a valid client code"},
+        {"[fees]\nusers = 5\n", 2, 9, "[fees] users must be a table of limits"},
+        {"[fees]\nbudget = 5\n", 2, 1, "unknown key 'budget' in [fees]"},
+        {"[store]\nurl = \"postgresql://u@h/db\"\n", 2, 7, "only the embedded SQLite store"},
+        {"[audit]\nretention_days = 0\n", 2, 18, "out of range"},
         // wrong types
         {"[listen]\nproxy = 3128\n", 2, 9, "[listen] proxy must be a string, not an integer"},
         {"listen = 5\n", 1, 10, "[listen] must be a table, not an integer"},
@@ -367,4 +376,26 @@ TEST(Config, ShippedConfigsLoad) {
     EXPECT_EQ(local.value.registry_dirs, (std::vector<fs::path>{root / "courts.d"}));
     EXPECT_EQ(local.value.state_dir, root / ".state");
     EXPECT_EQ(local.value.listen_proxy.to_string(), "127.0.0.1:3128");
+}
+
+TEST(Config, FeeBudgetsStoreAndAudit) {
+    temp_dir dir;
+    auto r = load_text(dir, "[store]\nurl = \"\"\n\n[audit]\nretention_days = 30\n\n[fees]\nperiod = \"quarter\"\n"
+                            "action = \"block\"\nuser_limit = 50\nclient_code_limit = 12.5\n"
+                            "users = { alice = 20, bob = 0.99 }\nclient_codes = { \"smith/0042\" = 100 }\n");
+    ASSERT_TRUE(r.errors.empty()) << all_errors(r.errors);
+    const auto& f = r.value.fees;
+    EXPECT_EQ(f.period, fee_budgets::period_kind::quarter);
+    EXPECT_EQ(f.action, fee_budgets::action_kind::block);
+    EXPECT_EQ(f.user_limit, 5000);
+    EXPECT_EQ(f.client_code_limit, 1250);
+    EXPECT_EQ(f.users.at("alice"), 2000);
+    EXPECT_EQ(f.users.at("bob"), 99);
+    EXPECT_EQ(f.client_codes.at("smith/0042"), 10000);
+    EXPECT_TRUE(f.any());
+    EXPECT_EQ(r.value.audit_retention_days, 30u);
+    auto empty = load_text(dir, "[fees]\n");
+    ASSERT_TRUE(empty.errors.empty());
+    EXPECT_FALSE(empty.value.fees.any()) << "no limit: nothing is counted on the request path";
+    EXPECT_EQ(empty.value.audit_retention_days, 400u);
 }

@@ -445,3 +445,37 @@ TEST(Todo, SeverityAndCodeNamesRoundTrip) {
     EXPECT_EQ(severity(warning_code::mfa_required), warning_severity::blocked) << "PACER asked: logins fail";
     EXPECT_EQ(severity(warning_code::mfa_required, true), warning_severity::soon) << "advice while logins work";
 }
+
+TEST(FeeBudgets, PeriodsWarningsAndBlocks) {
+    EXPECT_EQ(budget_period_start(fee_budgets::period_kind::month, now_), 1795564800 - 24 * 86400) << "2026-11-01";
+    EXPECT_EQ(budget_period_start(fee_budgets::period_kind::quarter, now_), 1790812800) << "2026-10-01";
+    fee_budgets b;
+    b.user_limit = 1000;
+    b.users["alice"] = 500;
+    b.client_code_limit = 300;
+    // Under every limit: nothing.
+    auto v = check_budget(b, "alice", "m/1", 100, 100, 0, "azb");
+    EXPECT_TRUE(v.warnings.empty());
+    EXPECT_FALSE(v.block);
+    // The user's own limit reached: a warning naming how to raise it.
+    v = check_budget(b, "alice", "", 500, 0, 0, "azb");
+    ASSERT_EQ(v.warnings.size(), 1u);
+    EXPECT_EQ(v.warnings[0].code, warning_code::fee_budget);
+    EXPECT_NE(v.warnings[0].message.find("$5.00 of the $5.00 monthly"), std::string::npos) << v.warnings[0].message;
+    EXPECT_NE(v.warnings[0].message.find("users.alice"), std::string::npos);
+    // A document that would pass the client code's limit: warned (warn) or refused (block).
+    v = check_budget(b, "bob", "m/1", 0, 250, 100, "azb");
+    ASSERT_EQ(v.warnings.size(), 1u);
+    EXPECT_FALSE(v.block);
+    EXPECT_NE(v.warnings[0].message.find("this document costs $1.00 and would pass it"), std::string::npos);
+    EXPECT_NE(v.warnings[0].message.find("client_code_limit"), std::string::npos);
+    b.action = fee_budgets::action_kind::block;
+    v = check_budget(b, "bob", "m/1", 0, 250, 100, "azb");
+    EXPECT_TRUE(v.block);
+    EXPECT_NE(v.text.find("before the court charged it"), std::string::npos);
+    EXPECT_NE(v.text.find("Courtroute-Client-Code"), std::string::npos);
+    // A limit already reached blocks nothing that costs nothing more (pages without a quote).
+    v = check_budget(b, "alice", "", 900, 0, 0, "azb");
+    EXPECT_FALSE(v.block);
+    EXPECT_EQ(v.warnings.size(), 1u);
+}
