@@ -26,6 +26,8 @@ import harness  # noqa: E402
 from harness import SecretWatch, sim_curl  # noqa: E402
 from sim.sim import (LIMITED_MENU, LOGOUT_LINK, NOT_LOGGED_IN_XML, PACER_LOGIN_PAGE,  # noqa: E402
                      Simulator, download_sha256, full_menu, random_totp_secret, totp)
+from sim.fees import (CAP_NOTE, PAGE_BYTES, RECEIPT_VARIANTS, html_pages,  # noqa: E402
+                      pdf_page_count, render_receipt)
 from sim.acms import (ACMS_ACS_PATH, ACMS_AUTH_COOKIE, ACMS_AFFINITY_COOKIE,  # noqa: E402
                       ACMS_FILES_HOST, ACMS_IDP_HOST, ACMS_IDP_SESSION_COOKIE,
                       ACMS_SSO_POST_PATH, ACMS_SSO_REDIRECT_PATH, acms_acs_url, acms_fee,
@@ -1308,6 +1310,327 @@ class AcmsSimTest(unittest.TestCase):
         self.sim.reset_counters()
         self.assertEqual(set(self.sim.acms_counts().values()), {0})
         self.assertEqual(self.sim.cookie_names_seen(), {})
+
+
+
+# ----------------------------------------------------------------------------- fees
+
+class _Cells(html.parser.HTMLParser):
+    """The text of every TH/TD cell in order (a cell runs to the next cell or row end, so stray
+    end tags do not matter); tag case does not matter to html.parser."""
+
+    def __init__(self, text):
+        super().__init__(convert_charrefs=True)
+        self.cells, self._cur = [], None
+        self.feed(text)
+        self.close()
+        self._flush()
+
+    def _flush(self):
+        if self._cur is not None:
+            self.cells.append(" ".join("".join(self._cur).split()))
+            self._cur = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("td", "th"):
+            self._flush()
+            self._cur = []
+        elif tag == "tr":
+            self._flush()
+
+    def handle_endtag(self, tag):
+        if tag in ("tr", "table"):
+            self._flush()
+
+    def handle_data(self, data):
+        if self._cur is not None:
+            self._cur.append(data)
+
+
+def read_receipt(text):
+    """{label: value} of the Transaction Receipt in a page (labels without the colon), plus
+    "_time" (the timestamp row) and "_note" (a row after Cost), or None. Independent of the
+    simulator's own rendering code, and of the daemon's reader."""
+    m = re.search(r"(?is)<center>\s*<table[^>]*>\s*<tr>\s*<th[^>]*>\s*<font[^>]*>PACER Service Center.*?</table>", text)
+    if not m:
+        return None
+    cells = [c for c in _Cells(m.group(0)).cells if c]
+    if cells[:2] != ["PACER Service Center", "Transaction Receipt"]:
+        return None
+    out = {"_time": cells[2]}
+    i = 3
+    while i < len(cells):
+        if cells[i].endswith(":"):
+            value = cells[i + 1] if i + 1 < len(cells) and not cells[i + 1].endswith(":") else ""
+            out[cells[i][:-1]] = value
+            i += 2 if value else 1
+        else:
+            out["_note"] = cells[i]
+            i += 1
+    return out
+
+
+class FeeSimTest(unittest.TestCase):
+    """The simulated fees (tests/sim/fees.py, PROTOCOL §9), driven by hand."""
+
+    KNOBS = ("fees_enabled", "receipt_shape", "receipt_shapes", "document_view", "docket_entries",
+             "document_pages")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="sim-fees-")
+        cls.sim = Simulator(cls.tmp.name, courts={
+            "feea": "bankruptcy", "feeb": "district", "feeoff": "bankruptcy",
+            "feel": dict(type="bankruptcy", system="legacy")}).start()
+        cls.watch = SecretWatch(cls.sim)
+        cls.defaults = {k: getattr(cls.sim, k) for k in cls.KNOBS}
+        cls.pw = cls.watch.add("pacer password", "pw-fees-0123456789abcdef")
+        for login in ("fa01", "fb01"):
+            cls.sim.add_pacer_account(login, cls.pw)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sim.stop()
+        cls.tmp.cleanup()
+
+    def setUp(self):
+        for k, v in self.defaults.items():
+            setattr(self.sim, k, v if not isinstance(v, dict) else {})
+        self.sim.fees_enabled = {"feea", "feeb", "feel"}
+        self.sim.reset_counters()
+        self.b = SimBrowser(self.sim)
+
+    def tearDown(self):
+        self.assertEqual(self.sim.errors, [], "simulator handler errors")
+
+    def token(self, login, client=""):
+        body = {"loginId": login, "password": self.pw, "redactFlag": "1"}
+        if client:
+            body["clientCode"] = client
+        r = self.b.request("POST", AUTH, body=json.dumps(body).encode(),
+                           headers={"Content-Type": "application/json"})
+        answer = json.loads(r.body)
+        self.assertEqual(answer["loginResult"], "0")
+        return answer["nextGenCSO"]
+
+    def get(self, court, path, token, method="GET", pref=None, form=None):
+        ck = {"NextGenCSO": token}
+        if pref:
+            ck["PacerPref"] = pref
+        return self.b.request(method, "https://%s%s" % (self.sim.courts[court].host, path),
+                              cookies=ck, use_jar=False, form=form)
+
+    @staticmethod
+    def without_receipt(text):
+        """The page as billed: without `<hr>` and the receipt block."""
+        i = text.index("<hr><center>")
+        j = text.index("</center>", text.lower().index("</table>", i)) + len("</center>\n")
+        return text[:i] + text[j:]
+
+    def test_docket_receipt_and_charge(self):
+        tok = self.token("fa01", client="ACME-001")
+        r = self.get("feea", "/cgi-bin/DktRpt.pl?4242", tok)
+        self.assertEqual((r.status, r.headers.get("Content-Type")), (200, "text/html; charset=utf-8"))
+        self.assertIn(LOGOUT_LINK, r.text)
+        self.assertTrue(r.text.rstrip().endswith("</center>\n</body></html>".rstrip()), r.text[-200:])
+        rc = read_receipt(r.text)
+        self.assertIsNotNone(rc, r.text[-1500:])
+        billed = len(self.without_receipt(r.text).encode())
+        pages = -(-billed // PAGE_BYTES)
+        self.assertEqual(html_pages(billed), pages)
+        self.assertRegex(rc["PACER Login"], r"^fa01:[0-9]{7}:0$")
+        self.assertEqual(rc["Client Code"], "ACME-001")
+        self.assertEqual(rc["Description"], "Docket Report")
+        self.assertTrue(rc["Search Criteria"].startswith("2:24-bk-04242 "), rc)
+        self.assertEqual(rc["Billable Pages"], str(pages))
+        self.assertEqual(rc["Cost"], "%d.%02d" % divmod(10 * pages, 100))
+        self.assertRegex(rc["_time"], r"^[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}$")
+        self.assertNotIn("_note", rc)
+        [c] = self.sim.fee_charges
+        self.assertEqual((c.court, c.login, c.client_code, c.kind, c.pages, c.billable_pages, c.cents,
+                          c.receipt, c.via), ("feea", "fa01", "ACME-001", "docket", pages, pages,
+                                              10 * pages, True, "page"))
+        # The docket links to documents; the case is stable (same page, same cost, two charges).
+        ids = self.sim.docket_docids("feea", "4242")
+        self.assertTrue(ids and all(("/doc1/%s\"" % d) in r.text for d in ids))
+        self.assertEqual(read_receipt(self.get("feea", "/cgi-bin/DktRpt.pl?4242", tok).text)["Cost"], rc["Cost"])
+        # A POST with the case in a form field, the history report, a district court's docket,
+        # a session without a client code.
+        r = self.get("feea", "/cgi-bin/DktRpt.pl", tok, "POST", form={"all_case_ids": "4242"})
+        self.assertEqual(read_receipt(r.text)["Cost"], rc["Cost"])
+        r = self.get("feea", "/cgi-bin/HistDocQry.pl?4242", tok)
+        self.assertEqual(read_receipt(r.text)["Description"], "History/Documents")
+        other = self.token("fb01")
+        r = self.get("feeb", "/cgi-bin/DktRpt.pl?77", other)
+        rc = read_receipt(r.text)
+        self.assertEqual((rc["Client Code"], rc["Search Criteria"][:13]), ("", "2:24-cv-00077"))
+        self.assertEqual(self.sim.charged(login="fa01"), (4, sum(c.cents for c in self.sim.fee_charges[:4])))
+        self.assertEqual(self.sim.charged(login="fb01", court="feeb")[0], 1)
+        totals = self.sim.fee_totals(by="client_code")
+        self.assertEqual(set(totals), {"ACME-001", ""})
+        self.assertEqual(totals["ACME-001"]["charges"], 4)
+        self.assertEqual(self.sim.fee_totals(by=("login", "kind"))[("fa01", "history")]["charges"], 1)
+
+    def test_capped_report_and_document(self):
+        tok = self.token("fa01")
+        self.sim.docket_entries["999"] = 500          # about 165 KB: 39 pages, billed 30
+        r = self.get("feea", "/cgi-bin/DktRpt.pl?999", tok)
+        rc = read_receipt(r.text)
+        self.assertGreater(html_pages(len(self.without_receipt(r.text).encode())), 30)
+        self.assertEqual((rc["Billable Pages"], rc["Cost"], rc["_note"]), ("30", "3.00", CAP_NOTE))
+        self.sim.document_pages["000000000031"] = 31
+        self.sim.document_pages["000000000030"] = 30
+        rc = read_receipt(self.get("feea", "/doc1/000000000031", tok).text)
+        self.assertEqual((rc["Billable Pages"], rc["Cost"], rc["_note"]), ("30", "3.00", CAP_NOTE))
+        rc = read_receipt(self.get("feea", "/doc1/000000000030", tok).text)
+        self.assertEqual((rc["Billable Pages"], rc["Cost"]), ("30", "3.00"))
+        self.assertNotIn("_note", rc)
+        r = self.get("feea", "/doc1/000000000031", tok, "POST", form={"got_receipt": "1"})
+        self.assertEqual(pdf_page_count(r.body), 31)
+        self.assertEqual(self.sim.fee_charges[-1].cents, 300)
+
+    def test_receipt_shapes(self):
+        when = time.mktime((2026, 11, 29, 21, 14, 2, 0, 0, -1))
+        for name in RECEIPT_VARIANTS:
+            text = render_receipt("al01", "M-7", "Docket Report", "2:24-bk-00001", 3, 30, when, True, name)
+            rc = read_receipt(text)
+            self.assertIsNotNone(rc, name)
+            shape = dict(RECEIPT_VARIANTS[name])
+            self.assertEqual((rc["Billable Pages"], rc["Cost"], rc["_note"]), ("3", "0.30", CAP_NOTE), name)
+            self.assertEqual(rc.get("Case Number" if shape.get("criteria_label") else "Search Criteria"),
+                             "2:24-bk-00001", name)
+            self.assertEqual(rc["PACER Login"], "al01" if shape.get("login_suffix") is False
+                             else "al01:%s:0" % rc["PACER Login"].split(":")[1], name)
+            times = {"seconds": "11/29/2026 21:14:02", "minutes": "11/29/2026 21:14",
+                     "ampm": "11/29/2026 09:14:02 PM", "ampm_minutes": "11/29/2026 09:14 PM"}
+            self.assertEqual(rc["_time"], times[shape.get("time", "seconds")], name)
+            self.assertEqual("<TABLE" in text, shape.get("case") == "upper", name)
+            self.assertEqual("<table" in text, shape.get("case") != "upper", name)
+            self.assertEqual("</TH></TD>" in text.upper(), bool(shape.get("stray_th")), name)
+            self.assertEqual("&nbsp;PACER Login:&nbsp;" in text, bool(shape.get("nbsp")), name)
+            padded = shape.get("pad_client_code")
+            self.assertEqual(">M-7%s<" % (" " * (padded - 3)) in text if padded else ">M-7<" in text, True, name)
+            self.assertEqual(rc["Client Code"], "M-7")
+        # Through the server: a list is used in turn; receipt_shapes overrides per court.
+        tok = self.token("fa01")
+        self.sim.receipt_shape = ["upper", "minutes"]
+        self.sim.receipt_shapes = {"feeb": "ampm"}
+        pages = [self.get("feea", "/cgi-bin/DktRpt.pl?%d" % i, tok).text for i in range(4)]
+        shapes = [c.shape for c in self.sim.fee_charges]
+        self.assertIn(shapes, (["upper", "minutes"] * 2, ["minutes", "upper"] * 2))
+        self.assertEqual([("<TABLE" in p) for p in pages], [x == "upper" for x in shapes])
+        rc = read_receipt(self.get("feeb", "/cgi-bin/DktRpt.pl", tok).text)
+        self.assertTrue(rc["_time"].endswith(("AM", "PM")), rc["_time"])
+        self.sim.receipt_shape = {"case": "upper", "time": "minutes", "pad_client_code": 8}
+        self.assertRegex(read_receipt(self.get("feea", "/cgi-bin/DktRpt.pl", tok).text)["_time"],
+                         r"^[0-9/]{10} [0-9]{2}:[0-9]{2}$")
+        with self.assertRaises(ValueError):
+            render_receipt("a", "", "d", "c", 1, 10, shape={"colour": "red"})
+
+    def test_document_quote_then_fetch(self):
+        tok = self.token("fa01", client="ACME-001")
+        self.sim.document_pages.update({"026000000001": 4, "026000000002": 12, "026000000003": 2})
+        r = self.get("feea", "/doc1/026000000001", tok)
+        rc = read_receipt(r.text)
+        self.assertEqual((rc["Billable Pages"], rc["Cost"], rc["Client Code"]), ("4", "0.40", "ACME-001"))
+        self.assertIn(LOGOUT_LINK, r.text)
+        [form] = _FormFinder(r.text).forms
+        self.assertEqual((form["method"], form["action"]), ("post", "/doc1/026000000001"))
+        self.assertIn(("got_receipt", "1"), form["fields"])
+        self.assertIn('value="View Document"', r.text)
+        self.assertEqual(self.sim.fee_charges, [])
+        [q] = self.sim.unfetched_quotes()
+        self.assertEqual((q.login, q.client_code, q.document, q.cents, q.view), ("fa01", "ACME-001", "026000000001", 40, "form"))
+        r = self.get("feea", form["action"], tok, "POST", form=dict(form["fields"]))
+        self.assertEqual((r.status, r.headers.get("Content-Type")), (200, "application/pdf"))
+        self.assertTrue(r.body.startswith(b"%PDF-"))
+        self.assertEqual(pdf_page_count(r.body), 4)
+        self.assertNotIn(b"Transaction Receipt", r.body)
+        self.assertEqual(self.sim.unfetched_quotes(), [])
+        [c] = self.sim.fee_charges
+        self.assertEqual((c.kind, c.document, c.cents, c.receipt, c.via, c.client_code),
+                         ("document", "026000000001", 40, True, "post", "ACME-001"))
+        # The link variant: the same URL plus got_receipt=1.
+        self.sim.document_view = {"feea": "link"}
+        r = self.get("feea", "/doc1/026000000002?caseid=55", tok)
+        self.assertEqual(_FormFinder(r.text).forms, [])
+        link = re.search(r'<a href="([^"]+)">View Document</a>', r.text).group(1)
+        self.assertEqual(html.unescape(link), "/doc1/026000000002?caseid=55&got_receipt=1")
+        r = self.get("feea", html.unescape(link), tok)
+        self.assertEqual((r.headers.get("Content-Type"), pdf_page_count(r.body)), ("application/pdf", 12))
+        self.assertEqual(self.sim.fee_charges[-1].via, "got_receipt")
+        # A quote never fetched stays a quote; a second quote of the same document, once fetched,
+        # leaves the first one unfetched (the latest is the one charged).
+        self.get("feea", "/doc1/026000000003", tok)
+        self.get("feea", "/doc1/026000000001", tok)
+        self.get("feea", "/doc1/026000000001", tok)
+        self.get("feea", "/doc1/026000000001?got_receipt=1", tok)
+        left = self.sim.unfetched_quotes(login="fa01")
+        self.assertEqual([q.document for q in left], ["026000000003", "026000000001"])
+        self.assertEqual(self.sim.charged(login="fa01"), (3, 40 + 120 + 40))
+        counts = self.sim.fee_counts("feea")
+        self.assertEqual(counts, {"charges": 3, "quotes": 5, "cents": 200, "unreceipted": 0})
+
+    def test_show_doc_and_multidocs(self):
+        tok = self.token("fb01")
+        self.sim.document_pages.update({"7001": 3, "7002": 50, "88/5": 2, "88/6": 40})
+        rc = read_receipt(self.get("feeb", "/cgi-bin/show_doc.pl?caseid=88&dm_id=7001&doc_num=5", tok).text)
+        self.assertEqual((rc["Description"], rc["Cost"]), ("Image 5-0", "0.30"))
+        rc = read_receipt(self.get("feeb", "/cgi-bin/show_doc.pl?caseid=88&dm_id=7002&doc_num=6", tok).text)
+        self.assertEqual(rc["Cost"], "3.00")
+        r = self.get("feeb", "/cgi-bin/show_doc.pl?caseid=88&dm_id=7001&doc_num=5", tok, "POST",
+                     form={"got_receipt": "1"})
+        self.assertEqual(pdf_page_count(r.body), 3)
+        self.assertEqual([q.document for q in self.sim.unfetched_quotes()], ["7002"])
+        self.assertEqual(self.sim.fee_charges[-1].cents, 30)
+        r = self.get("feeb", "/cgi-bin/show_multidocs.pl?caseid=88&arr_de_seq_nums=5,6", tok)
+        rc = read_receipt(r.text)
+        self.assertEqual((rc["Billable Pages"], rc["Cost"], rc["_note"]), ("32", "3.20", CAP_NOTE))
+        r = self.get("feeb", "/cgi-bin/show_multidocs.pl?caseid=88&arr_de_seq_nums=5,6&got_receipt=1", tok)
+        self.assertEqual(pdf_page_count(r.body), 42)
+        self.assertEqual((self.sim.fee_charges[-1].cents, self.sim.fee_charges[-1].receipt), (320, True))
+
+    def test_receipts_off_by_cookie(self):
+        tok = self.token("fa01", client="M-9")
+        r = self.get("feea", "/cgi-bin/DktRpt.pl?12", tok, pref="receipt=N")
+        self.assertNotIn("Transaction Receipt", r.text)
+        self.assertIn(LOGOUT_LINK, r.text)
+        c = self.sim.fee_charges[-1]
+        self.assertEqual((c.receipt, c.client_code, c.pages, c.shape), (False, "M-9", html_pages(len(r.body)), None))
+        # The same docket with receipts on: the page as billed is the same page.
+        r2 = self.get("feea", "/cgi-bin/DktRpt.pl?12", tok, pref="receipt=Y")
+        self.assertEqual(self.without_receipt(r2.text), r.text)
+        self.sim.document_pages["026000000009"] = 7
+        r = self.get("feea", "/doc1/026000000009", tok, pref="receipt=N")
+        self.assertEqual((r.headers.get("Content-Type"), pdf_page_count(r.body)), ("application/pdf", 7))
+        c = self.sim.fee_charges[-1]
+        self.assertEqual((c.kind, c.cents, c.receipt, c.via), ("document", 70, False, "direct"))
+        self.assertEqual(self.sim.fee_quotes, [])
+        self.assertEqual(self.sim.fee_counts()["unreceipted"], 2)
+
+    def test_other_pages_unchanged_and_nothing_charged(self):
+        tok = self.token("fa01")
+        before = self.get("feeoff", "/cgi-bin/iquery.pl?x=1", tok).text
+        # fees on at feea: its other paths answer exactly what a court without fees answers
+        same = self.get("feea", "/cgi-bin/iquery.pl?x=1", tok).text
+        self.assertEqual(same.replace("FEEA", "FEEOFF"), before)
+        for path in ("/", "/cgi-bin/iquery.pl?x=1", "/echo", "/cgi-bin/possible_case_numbers.pl?1"):
+            self.assertNotIn("Transaction Receipt", self.get("feea", path, tok).text, path)
+        # fees off at feeoff: DktRpt.pl and /doc1 are the plain page, as they always were
+        r = self.get("feeoff", "/cgi-bin/DktRpt.pl", tok)
+        self.assertIn('<span id="sim-path">/cgi-bin/DktRpt.pl</span></p></div>\n</body></html>', r.text)
+        self.assertNotIn("Transaction Receipt", self.get("feeoff", "/doc1/1", tok).text)
+        # logged out, HEAD, a legacy court: no receipt, no charge
+        self.assertIn(PACER_LOGIN_PAGE, self.get("feea", "/cgi-bin/DktRpt.pl", "A" * 128).text)
+        self.assertEqual(self.get("feea", "/cgi-bin/DktRpt.pl", tok, "HEAD").status, 200)
+        r = sim_curl(self.sim, "https://%s/cgi-bin/DktRpt.pl" % self.sim.courts["feel"].host)
+        self.assertIn("login.pl", r.text)
+        self.assertEqual((self.sim.fee_charges, self.sim.fee_quotes), ([], []))
+        # reset_counters forgets the records
+        self.get("feea", "/cgi-bin/DktRpt.pl", tok)
+        self.get("feea", "/doc1/5", tok)
+        self.sim.reset_counters()
+        self.assertEqual((self.sim.fee_charges, self.sim.fee_quotes, self.sim.charged()), ([], [], (0, 0)))
 
 
 if __name__ == "__main__":

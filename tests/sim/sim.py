@@ -13,6 +13,11 @@ identity provider idp.ca9.uscourts.gov) lives in acms.py as a mixin of Simulator
 an appellate court whose id is ca2 or ca9, or for any court added with `acms=True`. Its hosts,
 sign-in flows, knobs, controls and records are described in acms.py's docstring.
 
+PACER fees (PROTOCOL §9: the Transaction Receipt on docket reports, a document's quote, the
+charge when its PDF is fetched, `PacerPref=receipt=N`) live in fees.py, a mixin as well; off
+unless `fees_enabled` names the court (or is True). Its paths, knobs, records (`fee_charges`,
+`fee_quotes`) and queries are described in fees.py's docstring.
+
 Standard library only; runs under Debian's /usr/bin/python3.
 """
 
@@ -39,6 +44,7 @@ import urllib.parse
 from dataclasses import dataclass
 
 from .acms import ACMS_COURT_IDS, AcmsMixin
+from .fees import FeesMixin
 from .pki import TestPKI
 
 PACER_HOST = "pacer.login.uscourts.gov"
@@ -374,7 +380,7 @@ class _HandshakeFailed(Exception):
 
 # ----------------------------------------------------------------------------- the simulator
 
-class Simulator(AcmsMixin):
+class Simulator(AcmsMixin, FeesMixin):
     """Simulated PACER login service, CM/ECF courts and ACMS on one TLS port of 127.0.0.1.
 
     `courts` may be given as {id: type} or {id: {"type":..., "system":..., "host":...,
@@ -442,6 +448,7 @@ class Simulator(AcmsMixin):
         self.errors = []
 
         self._acms_init()
+        self._fees_init()
 
         for cid, spec in (courts or {}).items():
             if isinstance(spec, str):
@@ -623,11 +630,12 @@ class Simulator(AcmsMixin):
         self.stop()
 
     def reset_counters(self):
-        """Forgets what was seen (requests, attempts, logouts, errors); keeps accounts and sessions."""
+        """Forgets what was seen (requests, attempts, logouts, errors, ACMS and fee records);
+        keeps accounts and sessions."""
         with self._lock:
             for lst in (self.requests, self.pacer_attempts, self.ecf_attempts,
                         self.pacer_logouts, self.court_logouts, self.errors,
-                        *self._acms_records()):
+                        *self._acms_records(), *self._fees_records()):
                 lst.clear()
 
     def _make_ctx(self, cert, key):
@@ -1022,6 +1030,8 @@ class Simulator(AcmsMixin):
             with self._lock:
                 linked = (court.id, session.login) in self._links
             menu = full_menu(court.type) if linked else LIMITED_MENU
+            if self._fees_on(court) and self._fee_page(h, rec, court, u, body, session, menu, extra):
+                return
         else:
             menu = full_menu(court.type)
         h.send(200, self._page(court, u, menu), headers=extra)
@@ -1115,16 +1125,19 @@ class Simulator(AcmsMixin):
                 '<input type="submit" value="Login"></form></body></html>'
                 % (court.id.upper(), "<p>%s</p>" % html.escape(notice) if notice else ""))
 
-    def _page(self, court, u, menu):
+    def _page(self, court, u, menu, content="", after=""):
+        """A logged-in page: the menu, the path asked for, then `content` inside the main
+        content and `after` it (fees.py: the report, then the Transaction Receipt)."""
         links = []
         for label in menu:
             href = LOGOUT_LINK if label == "Logout" else "/cgi-bin/DisplayMenu.pl?%s" % label
             links.append('<a href="%s">%s</a>' % (href, label))
         return ("<html><head><title>%s CM/ECF</title></head><body>\n"
                 '<div id="topmenu"><div id="topmenuinner">%s</div></div>\n'
-                '<div id="cmecfMainContent"><p>Page: <span id="sim-path">%s</span></p></div>\n'
-                "</body></html>" % (court.id.upper(), " ".join(links),
-                                   html.escape(u.path + ("?" + u.query if u.query else ""))))
+                '<div id="cmecfMainContent"><p>Page: <span id="sim-path">%s</span></p>%s</div>\n'
+                "%s</body></html>" % (court.id.upper(), " ".join(links),
+                                     html.escape(u.path + ("?" + u.query if u.query else "")),
+                                     content, after))
 
     def _court_logout(self, h, rec, court):
         with self._lock:
