@@ -158,4 +158,28 @@ bool is_document_path(std::string_view path) {
     return path.starts_with("/doc1/") || ends_with_i(path, "/show_multidocs.pl") || ends_with_i(path, "/show_doc.pl");
 }
 
+std::string document_key(std::string_view target) {
+    auto q = target.find('?');
+    std::string path(target.substr(0, q));
+    if (q == std::string_view::npos || path.starts_with("/doc1/")) return path;
+    std::vector<std::string_view> params;
+    for (std::string_view rest = target.substr(q + 1); !rest.empty();) {
+        auto amp = rest.find('&');
+        auto p = rest.substr(0, amp);
+        rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+        auto name = p.substr(0, p.find('='));
+        if (p.empty() || iequals(name, "got_receipt") || iequals(name, "submit")) continue;
+        params.push_back(p);
+    }
+    std::sort(params.begin(), params.end());
+    std::string key = std::move(path);
+    char sep = '?';
+    for (auto p : params) {
+        key += sep;
+        key += p;
+        sep = '&';
+    }
+    return key;
+}
+
 } // namespace courtroute::fees

@@ -34,4 +34,10 @@ struct receipt {
 /// its receipt is a quote, charged only when the document itself is fetched (PROTOCOL.md §9).
 [[nodiscard]] bool is_document_path(std::string_view path);
 
+/// What names one document in the ledger, so that its fetch finds its own quote: the path for
+/// `/doc1/<id>`; for `show_doc.pl` and `show_multidocs.pl`, which name the document in the
+/// query, the path and the query's parameters sorted, without `got_receipt` (the fetch adds it)
+/// and the form's submit button. `target` is the origin-form target with its query.
+[[nodiscard]] std::string document_key(std::string_view target);
+
 } // namespace courtroute::fees

@@ -610,7 +610,8 @@ private:
             const bool fetches_document =
                 fees::is_document_path(path) &&
                 (method == "POST" || icontains(cr.upstream_target, "got_receipt=1"));
-            const auto quote = fetches_document ? d_.users->latest_quote(user, c.id, path).value_or(0) : 0;
+            const auto quote =
+                fetches_document ? d_.users->latest_quote(user, c.id, fees::document_key(cr.upstream_target)).value_or(0) : 0;
             const auto [by_user, by_code] =
                 d_.users->spent(user, plan.client_code, budget_period_start(snap.cfg.fees.period, now_unix));
             auto verdict = check_budget(snap.cfg.fees, user, plan.client_code, by_user, by_code, quote, c.id);
@@ -725,15 +726,17 @@ private:
     void note_fees(const std::string& user, const court& c, std::string_view target, std::string_view content_type,
                    const std::string& body, bool may_hold_receipt) {
         const auto path = target.substr(0, target.find('?'));
+        const bool document = fees::is_document_path(path);
         if (may_hold_receipt) {
             auto r = fees::find_receipt(body);
             if (!r) return;
             fees::entry e{unix_now(), user, c.id, r->login, r->client_code, r->description, r->criteria,
-                          r->billable_pages, r->cost_cents, fees::is_document_path(path), false, std::string(path)};
+                          r->billable_pages, r->cost_cents, document, false,
+                          document ? fees::document_key(target) : std::string(path)};
             w_.stats.fee(c.id, e.quote ? "quote" : "charge", e.cents);
             d_.users->record_fee(e);
-        } else if (fees::is_document_path(path) && icontains(content_type, "application/pdf")) {
-            if (auto cents = d_.users->charge_quote(user, c.id, std::string(path), unix_now()))
+        } else if (document && icontains(content_type, "application/pdf")) {
+            if (auto cents = d_.users->charge_quote(user, c.id, fees::document_key(target), unix_now()))
                 w_.stats.fee(c.id, "charge", *cents);
         }
     }

@@ -385,11 +385,8 @@ class FeesTest(unittest.TestCase):
 
     # ------------------------------------------------------------------ cases the daemon gets wrong
 
-    # BUG (daemon): note_fees()/store::charge_quote() pair a document's PDF with the user's latest
-    # quote on the same *path*, the query cut off; show_doc.pl (and show_multidocs.pl) name the
-    # document in the query, so fetching one document charges the cost of whichever show_doc.pl
-    # quote came last, and the quote actually fetched stays "not fetched".
-    @unittest.expectedFailure
+    # show_doc.pl and show_multidocs.pl name the document in the query: each fetch finds its own
+    # quote (fees::document_key), not whichever quote on that path came last.
     def test_show_doc_quotes_told_apart_by_query(self):
         user, token, login = self.account("sd")
         s = self.client(user, token)

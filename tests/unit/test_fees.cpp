@@ -115,3 +115,13 @@ TEST(Ledger, TotalsCapAndWaiver) {
     EXPECT_EQ(dollars(330), "$3.30");
     EXPECT_EQ(dollars(5), "$0.05");
 }
+
+TEST(Receipt, DocumentKeys) {
+    EXPECT_EQ(document_key("/doc1/12345?caseid=9&de_seq_num=3&got_receipt=1"), "/doc1/12345");
+    EXPECT_EQ(document_key("/cgi-bin/show_doc.pl?caseid=9&de_seq_num=3&dm_id=7001&got_receipt=1"),
+              document_key("/cgi-bin/show_doc.pl?dm_id=7001&caseid=9&de_seq_num=3"))
+        << "the fetch finds its own quote";
+    EXPECT_NE(document_key("/cgi-bin/show_doc.pl?dm_id=7001"), document_key("/cgi-bin/show_doc.pl?dm_id=7002"));
+    EXPECT_EQ(document_key("/cgi-bin/show_multidocs.pl?arr_de_seq_nums=5&caseid=1&submit=View"),
+              "/cgi-bin/show_multidocs.pl?arr_de_seq_nums=5&caseid=1");
+}
