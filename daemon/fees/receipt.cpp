@@ -1,6 +1,7 @@
 #include "fees/receipt.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <vector>
 
 #include "core/text.hpp"
@@ -110,7 +111,13 @@ std::optional<int> count(std::string_view s) {
 
 } // namespace
 
-bool may_hold_receipt(std::string_view lower_body) { return lower_body.find("transaction receipt") != npos; }
+bool may_hold_receipt(std::string_view lower_body) {
+    // Every inspected page passes here: Horspool skips up to the needle's length per step, where
+    // a plain find stops at every 't'.
+    static constexpr std::string_view needle = "transaction receipt";
+    static const std::boyer_moore_horspool_searcher searcher(needle.begin(), needle.end());
+    return std::search(lower_body.begin(), lower_body.end(), searcher) != lower_body.end();
+}
 
 std::optional<receipt> find_receipt(std::string_view html) {
     const std::string lower = to_lower(html);

@@ -73,6 +73,7 @@ daemon::daemon(std::filesystem::path path, bool explicitly_named, std::shared_pt
     generations = first->generation;
     const auto& cfg = first->cfg;
     db = store::open_state(cfg.state_dir, cfg.effective_key_file());  // creates the state directory
+    db->sync_at_checkpoints_only();  // ledger and audit writes from the request path: no fsync each
     auto complete = std::make_shared<snapshot>(*first);
     attach_ca(*complete, nullptr);
     config.publish(complete);

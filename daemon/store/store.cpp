@@ -704,10 +704,19 @@ std::int64_t store::data_version() const {
 
 // --- fee ledger ---
 
+void store::sync_at_checkpoints_only() {
+    guarded(file_, [&] { db_->exec("PRAGMA synchronous = NORMAL"); });
+}
+
 void store::record_fee(const fees::entry& e) {
     guarded(file_, [&] {
-        SQLite::Statement st(*db_, "INSERT INTO fee_entries (at, user, court, login, client_code, description, criteria, "
-                                   "pages, cents, quote, estimated, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        if (!fee_insert_)
+            fee_insert_ = std::make_unique<SQLite::Statement>(
+                *db_, "INSERT INTO fee_entries (at, user, court, login, client_code, description, criteria, pages, cents, "
+                      "quote, estimated, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        auto& st = *fee_insert_;
+        st.reset();
+        st.clearBindings();
         st.bind(1, e.at);
         st.bind(2, e.user);
         st.bind(3, e.court);
@@ -721,6 +730,7 @@ void store::record_fee(const fees::entry& e) {
         st.bind(11, e.estimated ? 1 : 0);
         st.bind(12, e.path);
         st.exec();
+        st.reset();
     });
 }
 
@@ -800,8 +810,12 @@ void store::append_audit(const std::vector<audit_record>& rows) {
     if (rows.empty()) return;
     guarded(file_, [&] {
         SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-        SQLite::Statement st(*db_, "INSERT INTO audit (at, user, court, route, login, client_code, method, path, status, "
-                                   "bytes, ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        if (!audit_insert_)
+            audit_insert_ = std::make_unique<SQLite::Statement>(
+                *db_, "INSERT INTO audit (at, user, court, route, login, client_code, method, path, status, bytes, ms) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        auto& st = *audit_insert_;
+        st.reset();
         for (auto& r : rows) {
             st.bind(1, r.at);
             st.bind(2, r.user);

@@ -202,6 +202,12 @@ public:
     /// Changes whenever another connection commits (SQLite `PRAGMA data_version`): lets the
     /// daemon notice CLI edits cheaply.
     [[nodiscard]] std::int64_t data_version() const;
+    /// For the daemon's own connection: commits are durable across a crash of any process
+    /// (WAL), but the last ones may be lost to a power cut (`synchronous = NORMAL`, no fsync per
+    /// commit). The daemon's writes (fees, audit, marks, observations) come from the request
+    /// path; the CLI's, credentials among them, keep a full sync.
+    void sync_at_checkpoints_only();
+
     /// How long statements wait for another connection's write lock before failing with
     /// "database is locked" (`busy_timeout` unless changed).
     void set_busy_timeout(std::chrono::milliseconds wait);
@@ -218,6 +224,8 @@ private:
     /// `PRAGMA data_version`, prepared once: the daemon asks on every request. Declared after
     /// `db_` so it is finalized before the database closes.
     mutable std::unique_ptr<SQLite::Statement> version_stmt_;
+    /// The ledger's and the audit trail's INSERTs, prepared once (the daemon writes them often).
+    std::unique_ptr<SQLite::Statement> fee_insert_, audit_insert_;
 };
 
 
