@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "core/text.hpp"
+#include "fees/ledger.hpp"
 
 namespace courtroute {
 
@@ -365,13 +366,6 @@ std::int64_t budget_period_start(fee_budgets::period_kind period, std::int64_t n
     return ch::sys_seconds{ch::sys_days{d.year() / ch::month{m} / 1}}.time_since_epoch().count();
 }
 
-namespace {
-std::string dollars_of(std::int64_t cents) {
-    std::string frac = std::to_string(cents % 100);
-    return "$" + std::to_string(cents / 100) + "." + (frac.size() < 2 ? "0" : "") + frac;
-}
-} // namespace
-
 budget_verdict check_budget(const fee_budgets& b, const std::string& user, std::string_view client_code,
                             std::int64_t spent_user, std::int64_t spent_code, std::int64_t quote_cents,
                             const std::string& court_id) {
@@ -382,9 +376,9 @@ budget_verdict check_budget(const fee_budgets& b, const std::string& user, std::
         const bool passes = quote_cents > 0 && spent + quote_cents > limit;
         if (spent < limit && !passes) return;
         std::string raise = "raise " + key + " in [fees] of courtroute.toml and reload the daemon (systemctl reload courtroute)";
-        std::string said = who + " has spent " + dollars_of(spent) + " of the " + dollars_of(limit) + " " + period +
+        std::string said = who + " has spent " + fees::dollars(spent) + " of the " + fees::dollars(limit) + " " + period +
                            " PACER budget";
-        if (passes) said += "; this document costs " + dollars_of(quote_cents) + " and would pass it";
+        if (passes) said += "; this document costs " + fees::dollars(quote_cents) + " and would pass it";
         v.warnings.push_back(warning{warning_code::fee_budget, user, court_id, said + ": " + raise});
         if (passes && b.action == fee_budgets::action_kind::block) {
             v.block = true;
