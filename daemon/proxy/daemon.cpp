@@ -110,11 +110,6 @@ int daemon::run() {
                 co_await t.async_wait(use_tuple);
                 users->check_store();
                 users->retry_marks();
-                // The audit trail: written every second, pruned a chunk at a time every minute.
-                std::optional<std::int64_t> prune;
-                if (tick % 60 == 30)
-                    prune = unix_now() - std::int64_t{config.current()->cfg.audit_retention_days} * 86400;
-                users->flush_audit(prune);
                 if (tick % 60 == 0) logins.prune();
             }
         },
@@ -125,10 +120,11 @@ int daemon::run() {
                              {"threads", std::to_string(workers.size())},
                              {"ca", snap->ca->cert_path().string()}});
     notify::ready(summary_line());
+    users->start_audit_writer([this] { return config.current()->cfg.audit_retention_days; });
     for (std::size_t i = 1; i < workers.size(); ++i) workers[i]->start_thread();
     first.run();  // worker 0 runs on this thread
     for (std::size_t i = 1; i < workers.size(); ++i) workers[i]->join();
-    users->flush_audit(std::nullopt);  // the last second of the audit trail
+    users->stop_audit_writer();  // the last moments of the audit trail
     log::event("stopped");
     return 0;
 }

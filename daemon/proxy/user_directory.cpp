@@ -24,6 +24,7 @@ user_directory::user_directory(store& db, std::filesystem::path db_file)
 }
 
 user_directory::~user_directory() {
+    if (audit_thread_.joinable()) stop_audit_writer();
     if (wal_fd_ >= 0) ::close(wal_fd_);
 }
 
@@ -223,17 +224,71 @@ std::optional<std::int64_t> user_directory::latest_quote(const std::string& user
 void user_directory::note_request(audit_record r) {
     std::lock_guard lock(audit_mutex_);
     audit_queue_.push_back(std::move(r));
+    if (audit_queue_.size() == audit_batch) audit_wake_.notify_one();
 }
 
-void user_directory::flush_audit(std::optional<std::int64_t> prune_before) {
+void user_directory::start_audit_writer(std::function<unsigned()> retention_days) {
+    using clock = std::chrono::steady_clock;
+    {
+        std::lock_guard guard(audit_mutex_);
+        audit_queue_.reserve(2 * audit_batch);
+        audit_stop_ = false;
+    }
+    audit_thread_ = std::thread([this, retention_days = std::move(retention_days)] {
+        std::vector<audit_record> rows;  // the writer's buffer; what could not be written stays
+        rows.reserve(2 * audit_batch);
+        auto next_prune = clock::now() + std::chrono::seconds(30);
+        std::unique_lock lock(audit_mutex_);
+        for (;;) {
+            audit_wake_.wait_for(lock, audit_interval, [&] { return audit_stop_ || audit_queue_.size() >= audit_batch; });
+            if (audit_stop_) break;
+            if (rows.empty()) {
+                rows.swap(audit_queue_);  // the workers get the empty buffer, capacity and all
+            } else {
+                rows.insert(rows.end(), std::make_move_iterator(audit_queue_.begin()),
+                            std::make_move_iterator(audit_queue_.end()));
+                audit_queue_.clear();
+            }
+            std::optional<std::int64_t> prune;
+            if (auto now = clock::now(); now >= next_prune) {
+                next_prune = now + std::chrono::minutes(1);
+                auto wall = std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now().time_since_epoch()).count();
+                prune = wall - std::int64_t{retention_days()} * 86400;
+            }
+            if (rows.empty() && !prune) continue;
+            lock.unlock();
+            write_audit(rows, prune, std::chrono::milliseconds(0));
+            lock.lock();
+        }
+        // Stopping: whatever could not be written goes back in front, for stop_audit_writer().
+        rows.insert(rows.end(), std::make_move_iterator(audit_queue_.begin()), std::make_move_iterator(audit_queue_.end()));
+        audit_queue_.swap(rows);
+    });
+}
+
+void user_directory::stop_audit_writer() {
+    {
+        std::lock_guard lock(audit_mutex_);
+        audit_stop_ = true;
+    }
+    audit_wake_.notify_one();
+    if (audit_thread_.joinable()) audit_thread_.join();
     std::vector<audit_record> rows;
     {
         std::lock_guard lock(audit_mutex_);
         rows.swap(audit_queue_);
     }
+    write_audit(rows, std::nullopt, store::busy_timeout);
+    if (!rows.empty())
+        log::event("audit_dropped", {{"records", std::to_string(rows.size())}, {"error", "the store stayed locked"}});
+}
+
+void user_directory::write_audit(std::vector<audit_record>& rows, std::optional<std::int64_t> prune_before,
+                                 std::chrono::milliseconds wait) {
     std::lock_guard lock(mutex_);
     try {
-        db_.set_busy_timeout(std::chrono::milliseconds(0));
+        db_.set_busy_timeout(wait);
         db_.append_audit(rows);
         rows.clear();
         if (prune_before) {
@@ -246,16 +301,12 @@ void user_directory::flush_audit(std::optional<std::int64_t> prune_before) {
             db_.set_busy_timeout(store::busy_timeout);
         } catch (const std::exception&) {
         }
-        if (rows.empty()) return;  // only the pruning failed: next time
-        std::lock_guard back(audit_mutex_);
-        // Put them back in front of what arrived meanwhile; bounded, oldest dropped first.
-        rows.insert(rows.end(), std::make_move_iterator(audit_queue_.begin()), std::make_move_iterator(audit_queue_.end()));
+        // Kept for the next try; bounded, oldest dropped first.
         if (rows.size() > audit_queue_limit) {
             auto drop = rows.size() - audit_queue_limit;
             rows.erase(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(drop));
             log::event("audit_dropped", {{"records", std::to_string(drop)}, {"error", ex.what()}});
         }
-        audit_queue_.swap(rows);
     }
 }
 

@@ -5,6 +5,7 @@
 /// Secrets are opened only when a login needs them.
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -15,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -80,13 +82,20 @@ public:
     /// The cost of the user's latest quote for the document at (`court`, `path`), if any.
     std::optional<std::int64_t> latest_quote(const std::string& user, const std::string& court, const std::string& path);
     /// Queues one routed request for the audit trail (no store access: any worker, any time).
+    /// The audit writer thread takes it within `audit_interval`, sooner once `audit_batch`
+    /// records wait.
     void note_request(audit_record r);
-    /// Writes the queued audit records in one transaction without waiting for the store's lock
-    /// (kept for the next try when another process holds it; beyond `audit_queue_limit` the
-    /// oldest are dropped and counted in the log), and, given `prune_before`, deletes a chunk of
-    /// records older than that. The housekeeping timer calls it every second.
-    void flush_audit(std::optional<std::int64_t> prune_before);
+    /// Starts the audit writer: its own thread writes queued records in small transactions
+    /// without waiting for the store's lock (kept for the next try when another process holds
+    /// it; beyond `audit_queue_limit` the oldest are dropped and counted in the log), and once a
+    /// minute deletes a chunk of records older than `retention_days()` days. No worker ever
+    /// waits for the audit trail.
+    void start_audit_writer(std::function<unsigned()> retention_days);
+    /// Stops the writer and writes what is still queued (waiting for the lock as the CLI does).
+    void stop_audit_writer();
     static constexpr std::size_t audit_queue_limit = 200'000;
+    static constexpr std::size_t audit_batch = 512;
+    static constexpr std::chrono::milliseconds audit_interval{250};
     /// Appends a fee ledger line (PROTOCOL.md §9). Like mark(), it never waits long for the store:
     /// when another process holds the write lock the line is kept here, in order, and written by
     /// retry_marks() (nothing is lost while the daemon runs).
@@ -158,8 +167,17 @@ private:
     std::map<std::pair<bool, std::string>, std::int64_t> spent_; ///< (is a client code, user or code) -> cents
     /// Adds a charge to the budget counts already loaded. Requires mutex_.
     void count_charge(const std::string& user, const std::string& client_code, std::int64_t cents);
-    std::mutex audit_mutex_;               ///< guards audit_queue_ only (workers push, housekeeping takes)
+    // The audit trail's queue. Two buffers that keep their capacity, swapped under the lock:
+    // workers fill one while the writer writes the other, so steady load allocates nothing.
+    std::mutex audit_mutex_;               ///< guards audit_queue_ and audit_stop_
+    std::condition_variable audit_wake_;
     std::vector<audit_record> audit_queue_;
+    bool audit_stop_ = false;
+    std::thread audit_thread_;
+    /// Writes `rows` (the writer's buffer) and, given `prune_before`, prunes a chunk; rows that
+    /// could not be written stay in `rows`. `wait` is the store lock wait.
+    void write_audit(std::vector<audit_record>& rows, std::optional<std::int64_t> prune_before,
+                     std::chrono::milliseconds wait);
     /// Writes queued ledger writes in order, waiting at most `wait` for the lock; the cost of the
     /// last one when it was a charge that found its quote. Requires mutex_.
     std::optional<std::int64_t> flush_fees(std::chrono::milliseconds wait);
