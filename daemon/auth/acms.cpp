@@ -13,8 +13,6 @@ namespace {
 
 constexpr auto npos = std::string_view::npos;
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f'; }
-
 bool ends_with(std::string_view s, std::string_view tail) {
     return s.size() >= tail.size() && s.substr(s.size() - tail.size()) == tail;
 }
@@ -23,18 +21,18 @@ bool ends_with(std::string_view s, std::string_view tail) {
 /// at the same offsets (to_lower keeps lengths), quoted or bare; nullopt if absent.
 std::optional<std::string_view> attribute(std::string_view orig, std::string_view lower, std::string_view name) {
     std::size_t i = 1;
-    while (i < lower.size() && !is_space(lower[i]) && lower[i] != '>' && lower[i] != '/') ++i;  // the tag's name
+    while (i < lower.size() && !is_html_space(lower[i]) && lower[i] != '>' && lower[i] != '/') ++i;  // the tag's name
     while (i < lower.size()) {
-        while (i < lower.size() && (is_space(lower[i]) || lower[i] == '/')) ++i;
+        while (i < lower.size() && (is_html_space(lower[i]) || lower[i] == '/')) ++i;
         if (i >= lower.size() || lower[i] == '>') break;
         auto n0 = i;
-        while (i < lower.size() && !is_space(lower[i]) && lower[i] != '=' && lower[i] != '>') ++i;
+        while (i < lower.size() && !is_html_space(lower[i]) && lower[i] != '=' && lower[i] != '>') ++i;
         auto attr = lower.substr(n0, i - n0);
-        while (i < lower.size() && is_space(lower[i])) ++i;
+        while (i < lower.size() && is_html_space(lower[i])) ++i;
         std::string_view value;
         if (i < lower.size() && lower[i] == '=') {
             ++i;
-            while (i < lower.size() && is_space(lower[i])) ++i;
+            while (i < lower.size() && is_html_space(lower[i])) ++i;
             if (i < lower.size() && (lower[i] == '"' || lower[i] == '\'')) {
                 char q = lower[i++];
                 auto end = lower.find(q, i);
@@ -43,7 +41,7 @@ std::optional<std::string_view> attribute(std::string_view orig, std::string_vie
                 i = end + 1;
             } else {
                 auto v0 = i;
-                while (i < lower.size() && !is_space(lower[i]) && lower[i] != '>') ++i;
+                while (i < lower.size() && !is_html_space(lower[i]) && lower[i] != '>') ++i;
                 value = orig.substr(v0, i - v0);
             }
         }
@@ -134,7 +132,7 @@ bool token_char(char c) {
 std::size_t skip_separators(std::string_view lower, std::size_t i, bool& opened) {
     while (i < lower.size()) {
         char c = lower[i];
-        if (c == '"' || c == '\'' || c == '\\' || c == ':' || is_space(c)) ++i;
+        if (c == '"' || c == '\'' || c == '\\' || c == ':' || is_html_space(c)) ++i;
         else if (c == '{') {
             opened = true;
             ++i;

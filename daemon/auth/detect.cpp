@@ -18,12 +18,6 @@ constexpr std::size_t npos = std::string_view::npos;
 // A naive case-insensitive search restarted from each hit made hostile pages quadratic
 // (hours of CPU for 4 MiB of `<script ` or `<form action=login.pl `).
 
-bool ends_with_i(std::string_view s, std::string_view suffix) {
-    return s.size() >= suffix.size() && iequals(s.substr(s.size() - suffix.size()), suffix);
-}
-
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f'; }
-
 /// The tag starting at `lt` up to and including its first '>', or the rest of `text` when no
 /// '>' follows (an unclosed tag runs to the end, so nothing after it is a tag of its own).
 std::string_view tag_at(std::string_view text, std::size_t lt) {
@@ -36,7 +30,7 @@ bool tag_is(std::string_view tag, std::string_view name) {
     if (tag.size() < name.size() + 2 || tag[0] != '<') return false;
     if (tag.substr(1, name.size()) != name) return false;
     char next = tag[name.size() + 1];
-    return is_space(next) || next == '>' || next == '/';
+    return is_html_space(next) || next == '>' || next == '/';
 }
 
 /// The value of attribute `name` in a lower-case tag (quoted or bare); nullopt if absent.
@@ -44,22 +38,22 @@ bool tag_is(std::string_view tag, std::string_view name) {
 std::optional<std::string_view> attribute(std::string_view tag, std::string_view name) {
     std::size_t pos = 0;
     while ((pos = tag.find(name, pos)) != npos) {
-        bool starts_word = pos > 0 && (is_space(tag[pos - 1]) || tag[pos - 1] == '"' || tag[pos - 1] == '\'');
+        bool starts_word = pos > 0 && (is_html_space(tag[pos - 1]) || tag[pos - 1] == '"' || tag[pos - 1] == '\'');
         std::size_t i = pos + name.size();
-        while (i < tag.size() && is_space(tag[i])) ++i;
+        while (i < tag.size() && is_html_space(tag[i])) ++i;
         if (!starts_word || i >= tag.size() || tag[i] != '=') {
             pos += name.size();
             continue;
         }
         ++i;
-        while (i < tag.size() && is_space(tag[i])) ++i;
+        while (i < tag.size() && is_html_space(tag[i])) ++i;
         if (i >= tag.size()) return std::string_view{};
         if (tag[i] == '"' || tag[i] == '\'') {
             auto close = tag.find(tag[i], i + 1);
             return tag.substr(i + 1, close == npos ? npos : close - i - 1);
         }
         auto end = i;
-        while (end < tag.size() && !is_space(tag[end]) && tag[end] != '>') ++end;
+        while (end < tag.size() && !is_html_space(tag[end]) && tag[end] != '>') ++end;
         return tag.substr(i, end - i);
     }
     return std::nullopt;
@@ -94,7 +88,7 @@ public:
             // at the first '/', which the earlier marker already holds).
             std::size_t floor = have_prev ? prev_pos : 0;
             std::size_t start = p;
-            while (start > floor && !is_space(lower[start - 1]) && stops.find(lower[start - 1]) == npos) --start;
+            while (start > floor && !is_html_space(lower[start - 1]) && stops.find(lower[start - 1]) == npos) --start;
             bool good;
             if (have_prev && start == floor) {
                 start = prev_start;
@@ -182,10 +176,10 @@ bool script_sends_to_login(std::string_view lower, const jsf_markers& jsf) {
                 i += member.size();
                 break;
             }
-        while (i < lower.size() && is_space(lower[i])) ++i;
+        while (i < lower.size() && is_html_space(lower[i])) ++i;
         if (i >= lower.size() || (lower[i] != '=' && lower[i] != '(')) continue;
         ++i;
-        while (i < lower.size() && is_space(lower[i])) ++i;
+        while (i < lower.size() && is_html_space(lower[i])) ++i;
         if (i >= lower.size()) continue;
         auto quote = std::string_view("\"'`").find(lower[i]);
         if (quote == npos) continue;
@@ -258,9 +252,9 @@ bool menu_element_ends_at(std::string_view lower, std::size_t gt) {
 bool has_menu_label(std::string_view lower, std::string_view label) {
     for (std::size_t pos = lower.find(label); pos != npos; pos = lower.find(label, pos + 1)) {
         std::size_t b = pos;
-        while (b > 0 && is_space(lower[b - 1])) --b;
+        while (b > 0 && is_html_space(lower[b - 1])) --b;
         std::size_t e = pos + label.size();
-        while (e < lower.size() && is_space(lower[e])) ++e;
+        while (e < lower.size() && is_html_space(lower[e])) ++e;
         if (b > 0 && lower[b - 1] == '>' && e < lower.size() && lower[e] == '<' && menu_element_ends_at(lower, b - 1))
             return true;
         if (b >= 15 && lower.substr(pos - 15, 15) == "displaymenu.pl?") return true;
@@ -310,7 +304,7 @@ bool redirects_to_legacy_login(std::string_view location) {
     }
     auto path_end = location.find_first_of("?#", path_start);
     auto path = location.substr(path_start, path_end == npos ? npos : path_end - path_start);
-    if (!ends_with_i(path, "/cgi-bin/login.pl")) return false;
+    if (!iends_with(path, "/cgi-bin/login.pl")) return false;
     auto query = path_end == npos ? std::string_view{} : location.substr(path_end);
     return !icontains(query, "logout");
 }
@@ -320,7 +314,7 @@ bool redirects_to_legacy_login(std::string_view location) {
 bool is_login_host(std::string_view host) noexcept {
     if (!host.empty() && host.back() == '.') host.remove_suffix(1);
     return iequals(host, "login.uscourts.gov") || iequals(host, "qa-login.uscourts.gov") ||
-           ends_with_i(host, ".login.uscourts.gov");
+           iends_with(host, ".login.uscourts.gov");
 }
 
 std::optional<std::string> url_host(std::string_view url) {

@@ -15,6 +15,13 @@ namespace courtroute {
 [[nodiscard]] bool iequals(std::string_view a, std::string_view b);
 /// Case-insensitive ASCII substring search.
 [[nodiscard]] bool icontains(std::string_view haystack, std::string_view needle);
+/// Case-insensitive ASCII prefix and suffix tests.
+[[nodiscard]] bool istarts_with(std::string_view s, std::string_view prefix);
+[[nodiscard]] bool iends_with(std::string_view s, std::string_view suffix);
+/// HTML's ASCII whitespace (space, tab, CR, LF, FF).
+[[nodiscard]] constexpr bool is_html_space(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f';
+}
 /// Trims spaces and tabs on both ends.
 [[nodiscard]] std::string_view trim(std::string_view s);
 /// True when `s` holds CR, LF or NUL: such a value must never be written into a header.

@@ -36,6 +36,9 @@ inline constexpr std::int64_t quarterly_waiver_cents = 3000;
     return static_cast<std::int64_t>(pages < page_cap ? pages : page_cap) * cents_per_page;
 }
 
+/// The cost of `pages` billable pages (already capped where the kind is).
+[[nodiscard]] constexpr std::int64_t cents_of(int pages) { return static_cast<std::int64_t>(pages) * cents_per_page; }
+
 /// What to group totals by.
 enum class grouping { user, client_code, court, day };
 

@@ -12,18 +12,8 @@ namespace {
 
 constexpr auto npos = std::string_view::npos;
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f'; }
-
-bool istarts_with(std::string_view s, std::string_view prefix) {
-    return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
-bool ends_with_i(std::string_view s, std::string_view suffix) {
-    return s.size() >= suffix.size() && iequals(s.substr(s.size() - suffix.size()), suffix);
-}
-
 /// The text between tags from `html[from, to)`, one entry per run, entities for spaces and
-/// ampersands decoded, trimmed, empty runs dropped.
+/// ampersands decoded, whitespace and control bytes as spaces, trimmed, empty runs dropped.
 std::vector<std::string> text_runs(std::string_view html, std::size_t from, std::size_t to) {
     std::vector<std::string> out;
     std::string cur;
@@ -49,7 +39,9 @@ std::vector<std::string> text_runs(std::string_view html, std::size_t from, std:
             if (istarts_with(rest, "&nbsp;")) { cur += ' '; i += 5; continue; }
             if (istarts_with(rest, "&amp;")) { cur += '&'; i += 4; continue; }
         }
-        cur += is_space(c) ? ' ' : c;
+        // Control bytes become spaces too: the fields reach terminals and CSV files.
+        const auto u = static_cast<unsigned char>(c);
+        cur += u < 0x20 || u == 0x7f ? ' ' : c;
     }
     flush();
     return out;
@@ -162,7 +154,7 @@ std::optional<receipt> find_receipt(std::string_view html) {
 
 bool is_document_path(std::string_view path) {
     path = path.substr(0, path.find('?'));
-    return path.starts_with("/doc1/") || ends_with_i(path, "/show_multidocs.pl") || ends_with_i(path, "/show_doc.pl");
+    return path.starts_with("/doc1/") || iends_with(path, "/show_multidocs.pl") || iends_with(path, "/show_doc.pl");
 }
 
 std::string document_key(std::string_view target) {

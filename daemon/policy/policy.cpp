@@ -343,6 +343,7 @@ std::vector<warning> compute_warnings(const registry& reg, const std::vector<use
     for (auto& u : users) {
         for (auto& w : pacer_account_warnings(u, now_unix)) add(std::move(w));
         for (auto& w : account_todo(reg, u, today)) add(std::move(w));
+        for (const auto& w : u.runtime.budget) add(warning(w));
         for (auto& id : relevant_courts(u)) {
             const court* c = reg.find_id(id);
             if (!c) continue;  // a court since removed from the registry: nothing to route

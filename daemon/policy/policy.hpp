@@ -106,6 +106,7 @@ struct runtime_facts {
     std::set<std::string> courts_used;      ///< courts the user sent traffic to
     std::optional<std::int64_t> pacer_expires_at; ///< unix seconds the live PACER session ends, if any
     std::map<std::string, acms_state, std::less<>> acms; ///< court id -> its ACMS session
+    std::vector<warning> budget;            ///< `fee_budget` warnings as of now (filled in for status, not kept)
 };
 
 /// Everything the pure functions need about one user.

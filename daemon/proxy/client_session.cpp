@@ -665,6 +665,7 @@ private:
                                         f.body, f.parser->is_done()};
             routing::answer_context actx{plan, c, *snap.reg, *facts, cr.path_mode, ticket.fresh,
                                          attempt > 0, snap.cfg.unlinked, today, now_unix};
+            actx.method = method;
             auto shaped = routing::shape_answer(answer, actx);
             if (shaped.drop_session && !d_.logins.relogin_allowed(plan.session, ticket.token)) {
                 // The court keeps saying "not logged in": one new login a minute, no more.
@@ -692,7 +693,8 @@ private:
                     d_.users->note_observation(user, c.id, *shaped.filing_menus, now_unix, "page");
             }
 
-            note_fees(user, c, cr.upstream_target, res[http::field::content_type], f.body, shaped.may_hold_receipt);
+            auto pdf = note_fees(user, *facts, plan.client_code, c, cr.upstream_target, res[http::field::content_type],
+                                 f.body, shaped);
 
             http::response_header<> header = std::move(res.base());
             const std::string connection(header[http::field::connection]);
@@ -709,7 +711,17 @@ private:
             const bool keep = client_keep && !d_.stopping;
             w_.stats.request(c.id, route_name, header.result_int());
             log_done(header.result_int(), shaped.outcome, body_bytes(f));
-            co_return co_await relay(client, req.method() == http::verb::head, f, std::move(header), keep);
+            if (!pdf) co_return co_await relay(client, req.method() == http::verb::head, f, std::move(header), keep);
+            // A document charged without a receipt: its pages are counted as it streams past.
+            fees::pdf_page_counter pages;
+            bool kept = co_await relay(client, false, f, std::move(header), keep, &pages);
+            if (f.parser->is_done()) {
+                pdf->line.pages = fees::document_pages(pages.pages(), pdf->parts);
+                pdf->line.cents = fees::cents_of(pdf->line.pages);
+                w_.stats.fee(c.id, "estimate", pdf->line.cents);
+                d_.users->record_fee(pdf->line);
+            }
+            co_return kept;
         }
         co_return false;
     }
@@ -721,24 +733,47 @@ private:
         return n ? static_cast<std::int64_t>(*n) : 0;
     }
 
+    /// A document fetched without a receipt: its ledger line, written once its pages are counted.
+    struct pending_estimate {
+        fees::entry line;
+        int parts = 1;
+    };
+
     /// The fee ledger (PROTOCOL.md §9): a Transaction Receipt on a page is a charge, or a quote
     /// on a document's page; that document's PDF fetched later turns the quote into a charge.
-    void note_fees(const std::string& user, const court& c, std::string_view target, std::string_view content_type,
-                   const std::string& body, bool may_hold_receipt) {
+    /// With receipts turned off by the client, a charged report is estimated from its size, and
+    /// a document from its PDF's pages: returned, for the relay to count them.
+    std::optional<pending_estimate> note_fees(const std::string& user, const user_facts& facts,
+                                              const std::string& client_code, const court& c, std::string_view target,
+                                              std::string_view content_type, const std::string& body,
+                                              const routing::answer_decision& shaped) {
         const auto path = target.substr(0, target.find('?'));
         const bool document = fees::is_document_path(path);
-        if (may_hold_receipt) {
-            auto r = fees::find_receipt(body);
-            if (!r) return;
-            fees::entry e{unix_now(), user, c.id, r->login, r->client_code, r->description, r->criteria,
-                          r->billable_pages, r->cost_cents, document, false,
-                          document ? fees::document_key(target) : std::string(path)};
-            w_.stats.fee(c.id, e.quote ? "quote" : "charge", e.cents);
+        if (shaped.may_hold_receipt) {
+            if (auto r = fees::find_receipt(body)) {
+                fees::entry e{unix_now(), user, c.id, r->login, r->client_code, r->description, r->criteria,
+                              r->billable_pages, r->cost_cents, document, false,
+                              document ? fees::document_key(target) : std::string(path)};
+                w_.stats.fee(c.id, e.quote ? "quote" : "charge", e.cents);
+                d_.users->record_fee(e);
+                return std::nullopt;
+            }
+        }
+        if (shaped.estimate) {
+            const auto& plan = *shaped.estimate;
+            fees::entry e{unix_now(), user, c.id, facts.pacer ? facts.pacer->login : std::string(), client_code,
+                          plan.description, plan.criteria, plan.pages, fees::cents_of(plan.pages),
+                          false, true, plan.key};
+            if (plan.pdf) return pending_estimate{std::move(e), plan.parts};
+            w_.stats.fee(c.id, "estimate", e.cents);
             d_.users->record_fee(e);
-        } else if (document && icontains(content_type, "application/pdf")) {
+            return std::nullopt;
+        }
+        if (document && icontains(content_type, "application/pdf")) {
             if (auto cents = d_.users->charge_quote(user, c.id, fees::document_key(target), unix_now()))
                 w_.stats.fee(c.id, "charge", *cents);
         }
+        return std::nullopt;
     }
 
     /// A request to an ACMS host (PROTOCOL.md §10): the user's ACMS session for the court, signed
@@ -947,7 +982,7 @@ private:
     /// and the rest as it arrives. Returns whether the client connection stays open.
     template <class Stream>
     net::awaitable<bool> relay(Stream& client, bool head_request, fetched& f, http::response_header<> header,
-                               bool keep_alive) {
+                               bool keep_alive, fees::pdf_page_counter* pages = nullptr) {
         auto& lowest = beast::get_lowest_layer(client);
         auto& p = *f.parser;
         const auto status = header.result_int();
@@ -955,6 +990,7 @@ private:
         error_code ec;
         if (bodiless || p.is_done()) {
             // Whole body in hand (or none): one write, with an exact Content-Length.
+            if (pages && !bodiless) pages->feed(f.body);
             if (bodiless) {
                 header.erase(http::field::connection);
                 if (!keep_alive) header.set(http::field::connection, "close");
@@ -970,7 +1006,7 @@ private:
             std::tie(ec, n) = co_await net::async_write(client, parts, use_tuple);
         } else {
             bool upstream_broke = false;
-            ec = co_await stream_answer(client, f, std::move(header), keep_alive, upstream_broke);
+            ec = co_await stream_answer(client, f, std::move(header), keep_alive, upstream_broke, pages);
             if (upstream_broke) co_return false;
         }
         if (p.is_done() && p.keep_alive()) w_.upstream.release(std::move(f.conn));
@@ -986,7 +1022,8 @@ private:
     /// client must see a truncated answer, not a complete one.
     template <class Stream>
     net::awaitable<error_code> stream_answer(Stream& client, fetched& f, http::response_header<> header,
-                                             bool keep_alive, bool& upstream_broke) {
+                                             bool keep_alive, bool& upstream_broke,
+                                             fees::pdf_page_counter* pages) {
         auto& lowest = beast::get_lowest_layer(client);
         auto& p = *f.parser;
         http::response<http::buffer_body> res{std::move(header)};
@@ -1005,6 +1042,7 @@ private:
             if (wec == http::error::need_buffer) wec = {};
             co_return wec;
         };
+        if (pages) pages->feed(f.body);
         if (!ec && !f.body.empty()) ec = co_await send(f.body.data(), f.body.size(), true);
         auto buf = std::make_unique<std::array<char, 65536>>();
         upstream_error upstream_err;
@@ -1015,6 +1053,7 @@ private:
                 upstream_broke = true;
                 co_return ec;
             }
+            if (pages) pages->feed({buf->data(), got});
             if (got) ec = co_await send(buf->data(), got, true);
         }
         if (!ec && !sr.is_done()) ec = co_await send(nullptr, 0, false);

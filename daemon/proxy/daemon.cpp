@@ -149,6 +149,15 @@ boost::json::object daemon::status_doc(const std::optional<std::string>& only_us
             u.runtime.pacer_expires_at =
                 in.now_unix + std::chrono::duration_cast<std::chrono::seconds>(*info->expires - now).count();
     }
+    // The fee budgets, as every answer would say them now: per user, under their default client code.
+    if (const auto& budgets = snap->cfg.fees; budgets.any()) {
+        const auto start = budget_period_start(budgets.period, in.now_unix);
+        for (auto& u : in.users) {
+            const std::string code = u.pacer ? u.pacer->client_code : std::string();
+            const auto [by_user, by_code] = users->spent(u.user, code, start);
+            u.runtime.budget = check_budget(budgets, u.user, code, by_user, by_code, 0, "").warnings;
+        }
+    }
     return status_report(in);
 }
 

@@ -1,6 +1,7 @@
 #include "proxy/metrics.hpp"
 
 #include <cstdio>
+#include <map>
 
 namespace courtroute::proxy {
 
@@ -57,19 +58,21 @@ std::string metrics::render(std::uint64_t leaf_minted, std::uint64_t leaf_hits, 
                       k.second.c_str(), static_cast<unsigned long long>(v));
         out += line;
     }
-    out += "# HELP courtroute_fee_receipts_total PACER Transaction Receipts recorded, by court and kind (charge, quote).\n"
+    out += "# HELP courtroute_fee_receipts_total PACER fee ledger lines recorded, by court and kind (charge and "
+           "quote from a receipt, estimate when the client turned receipts off).\n"
            "# TYPE courtroute_fee_receipts_total counter\n";
+    std::map<std::string_view, std::int64_t> charged;  // by court: charges and estimates, quotes not
     for (auto& [k, v] : fees_) {
         std::snprintf(line, sizeof line, "courtroute_fee_receipts_total{court=\"%s\",kind=\"%s\"} %llu\n",
                       k.first.c_str(), k.second.c_str(), static_cast<unsigned long long>(v.first));
         out += line;
+        if (k.second != "quote") charged[k.first] += v.second;
     }
-    out += "# HELP courtroute_fee_cents_total PACER fees charged (quotes not counted), by court, in cents.\n"
+    out += "# HELP courtroute_fee_cents_total PACER fees charged (estimates included, quotes not), by court, in cents.\n"
            "# TYPE courtroute_fee_cents_total counter\n";
-    for (auto& [k, v] : fees_) {
-        if (k.second != "charge") continue;
-        std::snprintf(line, sizeof line, "courtroute_fee_cents_total{court=\"%s\"} %lld\n", k.first.c_str(),
-                      static_cast<long long>(v.second));
+    for (auto& [court, cents] : charged) {
+        std::snprintf(line, sizeof line, "courtroute_fee_cents_total{court=\"%.*s\"} %lld\n",
+                      static_cast<int>(court.size()), court.data(), static_cast<long long>(cents));
         out += line;
     }
     out += "# HELP courtroute_upstream_latency_seconds Time to an upstream response header.\n"

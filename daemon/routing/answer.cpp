@@ -52,6 +52,9 @@ answer_decision shape_answer(const answer_head& a, const answer_context& ctx) {
         d.session_rejected = false;
         // The ledger's cheap pre-check, on the lower-case copy made anyway (no second scan).
         d.may_hold_receipt = a.body_complete && a.status / 100 == 2 && fees::may_hold_receipt(lower);
+        // Receipts turned off by the client: the courts still charge, so the ledger estimates.
+        if (plan.via == route::pacer && a.status / 100 == 2 && fees::receipts_off(plan.client_cookies))
+            d.estimate = fees::plan_estimate(ctx.method, plan.target, a.content_type, lower, a.body_complete);
         if (plan.via == route::pacer && a.body_complete && !a.body.empty() && ctx.user.pacer) {
             bool linked = ctx.user.links.contains(c.id);
             switch (auth::classify_menus(to_string(c.type), auth::lower_body{lower})) {

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fees/estimate.hpp"
 #include "routing/request.hpp"
 
 namespace courtroute::routing {
@@ -36,6 +37,7 @@ struct answer_context {
     /// The credential's re-login budget is not spent (login_service::relogin_allowed). When it
     /// is, a "not logged in" answer is relayed with `session_rejected` and nobody logs in.
     bool relogin_allowed = true;
+    std::string_view method = "GET"; ///< the request's method (a report's form is a GET, its results may be a POST)
 };
 
 /// What to do with the answer.
@@ -48,6 +50,8 @@ struct answer_decision {
     std::optional<bool> link_mismatch;    ///< what it showed contradicts the recorded link (derived from `filing_menus`)
     std::optional<std::string> location;  ///< the Location to send instead (path mode)
     bool may_hold_receipt = false;        ///< a logged-in page that may carry PACER's Transaction Receipt (PROTOCOL.md §9)
+    /// The client turned receipts off and this answer is charged: estimate it (unless a receipt shows after all).
+    std::optional<fees::estimate_plan> estimate;
     std::vector<std::string> warnings;    ///< `Courtroute-Warning` values, CR/LF-free
     std::string_view route_name;          ///< the `Courtroute-Route` value
     std::string_view outcome;             ///< for the log line: ok, session_expired, session_rejected

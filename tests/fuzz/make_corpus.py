@@ -275,6 +275,21 @@ for i, b in enumerate(["JBSWY3DPEHPK3PXP", "jbsw y3dp ehpk 3pxp", "GEZDGNBVGY3TQ
                        "MZXW6===", "MZXW6YQ=", "A", "ABC", "ABCDEF", "0189"]):
     seed("base32", "b32_%02d" % i, b)
 
+# ---------------------------------------------------------------------------- fees
+from sim.fees import RECEIPT_VARIANTS, _pdf, render_receipt  # noqa: E402
+
+for i, variant in enumerate(sorted(RECEIPT_VARIANTS)):
+    seed("fees", "receipt_%s" % variant,
+         "<html><body><h3>Docket</h3><table><tr><td>1</td></tr></table><hr>"
+         + render_receipt("ab1234", "smith/0042", "Docket Report", "2:24-cv-00061", 3 + i, 30 + 10 * i,
+                          when=1795960283, capped=i % 2 == 1, shape=variant)
+         + "</body></html>")
+seed("fees", "pdf_3", _pdf("azb", "0123", 3))
+seed("fees", "pdf_count_only", b"%PDF-1.5\n<< /Type /Pages /Count 12 /Kids [3 0 R] >>\n")
+seed("fees", "cookies_off", "a=1; PacerPref=receipt=N")
+seed("fees", "multidocs", "/cgi-bin/show_multidocs.pl?caseid=1&arr_de_seq_nums=5,6,7")
+seed("fees", "run_report", "<form><input type=submit value='Run Report'></form>")
+
 # ---------------------------------------------------------------------------- write
 for folder, inputs in (("corpus", corpus), ("hostile", hostile_inputs)):
     root = os.path.join(HERE, folder)

@@ -1,6 +1,7 @@
 // PACER's Transaction Receipt (PROTOCOL.md §9) on saved page shapes, and the ledger's totals.
 #include <gtest/gtest.h>
 
+#include "fees/estimate.hpp"
 #include "fees/ledger.hpp"
 #include "fees/receipt.hpp"
 
@@ -124,4 +125,123 @@ TEST(Receipt, DocumentKeys) {
     EXPECT_NE(document_key("/cgi-bin/show_doc.pl?dm_id=7001"), document_key("/cgi-bin/show_doc.pl?dm_id=7002"));
     EXPECT_EQ(document_key("/cgi-bin/show_multidocs.pl?arr_de_seq_nums=5&caseid=1&submit=View"),
               "/cgi-bin/show_multidocs.pl?arr_de_seq_nums=5&caseid=1");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Estimates when the client turned receipts off
+
+TEST(Estimate, ReceiptsOffCookie) {
+    struct row {
+        const char* cookies;
+        bool off;
+    };
+    const row rows[] = {
+        {"PacerPref=receipt=N", true},
+        {"a=1; PacerPref=receipt=N", true},
+        {"pacerpref=receipt=n", true},
+        {"PacerPref=\"receipt=N\"", true},
+        {"PacerPref=x=1&receipt=N", true},
+        {"PacerPref=receipt=Y", false},
+        {"PacerPref=", false},
+        {"NotPacerPref=receipt=N", false},
+        {"PacerPrefs=receipt=N", false},
+        {"x=PacerPref=receipt=N", false},
+        {"", false},
+        {"PacerPref=noreceipt=N", false},
+    };
+    for (const auto& r : rows) EXPECT_EQ(receipts_off(r.cookies), r.off) << r.cookies;
+}
+
+TEST(Estimate, HtmlPagesAndReports) {
+    EXPECT_EQ(html_pages(0), 1) << "a search with no hits is one page";
+    EXPECT_EQ(html_pages(4320), 1);
+    EXPECT_EQ(html_pages(4321), 2);
+    EXPECT_EQ(html_pages(43200), 10);
+    EXPECT_TRUE(billed_report("GET", "/cgi-bin/DktRpt.pl", "<html>docket</html>"));
+    EXPECT_TRUE(billed_report("POST", "/cgi-bin/dktrpt.pl", "<html>docket</html>"));
+    EXPECT_FALSE(billed_report("GET", "/cgi-bin/DktRpt.pl", "<input type=submit value=\"run report\">"))
+        << "the criteria form is free";
+    EXPECT_FALSE(billed_report("HEAD", "/cgi-bin/DktRpt.pl", ""));
+    EXPECT_TRUE(billed_report("GET", "/cgi-bin/HistDocQry.pl", "x")->capped);
+    EXPECT_FALSE(billed_report("GET", "/cgi-bin/iquery.pl", "x")) << "the query form";
+    EXPECT_FALSE(billed_report("POST", "/cgi-bin/iquery.pl", "x")->capped) << "search results are not one case's";
+    EXPECT_FALSE(billed_report("GET", "/cgi-bin/login.pl", "x"));
+    EXPECT_EQ(case_of("/cgi-bin/DktRpt.pl?12345"), "12345");
+    EXPECT_EQ(case_of("/cgi-bin/DktRpt.pl?12345-L_1_0-1"), "12345");
+    EXPECT_EQ(case_of("/cgi-bin/show_doc.pl?dm_id=4&caseid=77"), "77");
+    EXPECT_EQ(case_of("/doc1/123"), "");
+}
+
+TEST(Estimate, Plans) {
+    auto docket = plan_estimate("GET", "/cgi-bin/DktRpt.pl?61", "text/html; charset=utf-8", std::string(9000, 'x'), true);
+    ASSERT_TRUE(docket);
+    EXPECT_FALSE(docket->pdf);
+    EXPECT_EQ(docket->pages, 3);
+    EXPECT_EQ(docket->criteria, "61");
+    EXPECT_EQ(docket->key, "/cgi-bin/DktRpt.pl");
+    auto huge = plan_estimate("GET", "/cgi-bin/DktRpt.pl?61", "text/html", std::string(500000, 'x'), true);
+    EXPECT_EQ(huge->pages, 30) << "a docket is capped";
+    auto cut = plan_estimate("GET", "/cgi-bin/DktRpt.pl?61", "text/html", std::string(100, 'x'), false);
+    EXPECT_EQ(cut->pages, 30) << "past what was read for inspection: over the cap";
+    auto search = plan_estimate("POST", "/cgi-bin/iquery.pl", "text/html", std::string(500000, 'x'), true);
+    EXPECT_EQ(search->pages, 116) << "not capped";
+    auto doc = plan_estimate("GET", "/doc1/0123?got_receipt=1", "application/pdf", "", false);
+    ASSERT_TRUE(doc);
+    EXPECT_TRUE(doc->pdf);
+    EXPECT_EQ(doc->key, "/doc1/0123");
+    EXPECT_FALSE(plan_estimate("GET", "/doc1/0123", "text/html", "<html>", true)) << "a quote page is not a charge";
+    EXPECT_FALSE(plan_estimate("GET", "/cgi-bin/DktRpt.pl", "application/json", "{}", true));
+    auto multi = plan_estimate("POST", "/cgi-bin/show_multidocs.pl?caseid=1&arr_de_seq_nums=5,6,7", "application/pdf",
+                               "", false);
+    EXPECT_EQ(multi->parts, 3);
+    EXPECT_EQ(document_pages(std::optional<int>(100), multi->parts), 90) << "30 a part";
+    EXPECT_EQ(document_pages(std::optional<int>(45)), 30);
+    EXPECT_EQ(document_pages(std::optional<int>(7)), 7);
+    EXPECT_EQ(document_pages(std::nullopt), 30) << "uncounted: the most a document costs";
+    EXPECT_EQ(document_parts("/cgi-bin/show_multidocs.pl?arr_de_seq_nums=5%2C6"), 2);
+}
+
+namespace {
+
+std::string pdf_with(int pages, bool count) {
+    std::string pdf = "%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n";
+    pdf += "2 0 obj << /Type /Pages /Kids [";
+    for (int i = 0; i < pages; ++i) pdf += std::to_string(3 + i) + " 0 R ";
+    pdf += "]";
+    if (count) pdf += " /Count " + std::to_string(pages);
+    pdf += " >> endobj\n";
+    for (int i = 0; i < pages; ++i)
+        pdf += std::to_string(3 + i) + " 0 obj <</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>> endobj\n";
+    pdf += "trailer << /Root 1 0 R >>\n%%EOF\n";
+    return pdf;
+}
+
+std::optional<int> counted(const std::string& pdf, std::size_t chunk) {
+    pdf_page_counter c;
+    for (std::size_t at = 0; at < pdf.size(); at += chunk) c.feed(std::string_view(pdf).substr(at, chunk));
+    return c.pages();
+}
+
+} // namespace
+
+TEST(Estimate, PdfPagesAcrossEveryChunking) {
+    int runs = 0;
+    for (int pages : {1, 2, 31, 45}) {
+        for (bool count : {true, false}) {
+            auto pdf = pdf_with(pages, count);
+            for (std::size_t chunk : {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{7}, std::size_t{31},
+                                      std::size_t{32}, std::size_t{33}, std::size_t{4096}, pdf.size()}) {
+                EXPECT_EQ(counted(pdf, chunk), pages) << pages << " pages, /Count " << count << ", chunk " << chunk;
+                ++runs;
+            }
+        }
+    }
+    // The page tree's root holds the total even when the page objects are compressed away.
+    EXPECT_EQ(counted("%PDF-1.5\n<< /Type /Pages /Count 12 /Kids [3 0 R] >>\n<< /Type /Pages /Count 4 >>", 5), 12);
+    EXPECT_EQ(counted("%PDF-1.5\n<< /Type /ObjStm /N 5 >> stream\nxx\x9c\x01\nendstream", 4), std::nullopt)
+        << "nothing countable";
+    EXPECT_EQ(counted("/Type /Page", 64), 1) << "a token at the very end";
+    EXPECT_EQ(counted("/Type /Pages", 64), std::nullopt);
+    EXPECT_EQ(counted("/Count 99999999999999999", 64), 1000000) << "absurd counts are bounded";
+    std::printf("pdf page counter: %d chunkings checked\n", runs);
 }
