@@ -1,8 +1,9 @@
 #pragma once
-/// The credential store (SQLite via SQLiteCpp): users with hashed tokens, each user's PACER login,
-/// CM/ECF logins per court, recorded links. Passwords and TOTP secrets are sealed with
-/// `secret_box`; nothing secret is ever bound to SQL in clear. Safe to use from several
-/// processes at once (WAL, busy timeout): the CLI writes while the daemon reads.
+/// The credential store's interface and its records: users with hashed tokens, each user's PACER
+/// login, CM/ECF logins per court, recorded links and observations, the fee ledger and the audit
+/// trail. Passwords and TOTP secrets are sealed with `secret_box` by every implementation;
+/// nothing secret is ever bound to SQL in clear. Implementations: sqlite_store (the embedded
+/// default, one machine).
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -17,8 +18,6 @@
 #include "fees/ledger.hpp"
 #include "core/names.hpp"
 #include "store/crypto.hpp"
-
-namespace SQLite { class Database; class Statement; }
 
 namespace courtroute {
 
@@ -113,119 +112,100 @@ public:
     /// How long a statement waits for another connection's lock by default (writers queue).
     static constexpr std::chrono::milliseconds busy_timeout{5000};
 
-    /// Opens (creating if needed) the database at `db_file` and migrates it. `":memory:"` works.
-    store(const std::string& db_file, secret_box box);
-    /// Creates `state_dir` (0700) if needed, loads or creates the key file (0600), opens
-    /// `<state_dir>/courtroute.db` (0600).
-    [[nodiscard]] static std::unique_ptr<store> open_state(const std::filesystem::path& state_dir,
-                                                           const std::filesystem::path& key_file);
-    ~store();
+    store() = default;
+    virtual ~store() = default;
     store(const store&) = delete;
     store& operator=(const store&) = delete;
-    /// The SQL that created schema version 1 (it ends by setting `user_version` to 1). Kept in
-    /// the code because migration starts from it; tests use it to build a real old database.
-    [[nodiscard]] static std::string_view schema_v1_sql();
+    /// The embedded store: creates `state_dir` (0700) if needed, loads or creates the key file
+    /// (0600), opens `<state_dir>/courtroute.db` (0600). See sqlite_store.
+    [[nodiscard]] static std::unique_ptr<store> open_state(const std::filesystem::path& state_dir,
+                                                           const std::filesystem::path& key_file);
 
     // --- users ---
     /// Adds a user and returns its new token (shown once; only its hash is kept).
-    [[nodiscard]] std::string add_user(const std::string& name);
+    [[nodiscard]] virtual std::string add_user(const std::string& name) = 0;
     /// Replaces a user's token; the old one stops working at once.
-    [[nodiscard]] std::string rotate_user(const std::string& name);
+    [[nodiscard]] virtual std::string rotate_user(const std::string& name) = 0;
     /// Removes a user with every credential and link.
-    void remove_user(const std::string& name);
-    [[nodiscard]] std::vector<user_info> users() const;
-    [[nodiscard]] bool has_user(const std::string& name) const;
+    virtual void remove_user(const std::string& name) = 0;
+    [[nodiscard]] virtual std::vector<user_info> users() const = 0;
+    [[nodiscard]] virtual bool has_user(const std::string& name) const = 0;
     /// The user holding `token`, or nullopt.
-    [[nodiscard]] std::optional<std::string> user_for_token(std::string_view token) const;
+    [[nodiscard]] virtual std::optional<std::string> user_for_token(std::string_view token) const = 0;
 
     // --- PACER login ---
     /// Stores (replaces) the user's PACER login; state back to active, revision bumped.
-    void set_pacer(const pacer_login& login);
-    [[nodiscard]] std::optional<pacer_login> pacer(const std::string& user, secrets mode = secrets::opened) const;
+    virtual void set_pacer(const pacer_login& login) = 0;
+    [[nodiscard]] virtual std::optional<pacer_login> pacer(const std::string& user, secrets mode = secrets::opened) const = 0;
     /// Records a login outcome, but only if the credential is still at `revision` (a replaced
     /// credential is never marked by a stale attempt).
-    void mark_pacer(const std::string& user, std::int64_t revision, credential_state state, const std::string& detail);
+    virtual void mark_pacer(const std::string& user, std::int64_t revision, credential_state state, const std::string& detail) = 0;
 
     // --- CM/ECF logins ---
-    void set_ecf(const std::string& user, const std::string& court, const std::string& login,
-                 const std::string& password);
-    [[nodiscard]] std::optional<ecf_login> ecf(const std::string& user, const std::string& court,
-                                               secrets mode = secrets::opened) const;
-    [[nodiscard]] std::vector<ecf_login> ecf_logins(const std::string& user, secrets mode = secrets::opened) const;
+    virtual void set_ecf(const std::string& user, const std::string& court, const std::string& login,
+                 const std::string& password) = 0;
+    [[nodiscard]] virtual std::optional<ecf_login> ecf(const std::string& user, const std::string& court,
+                                               secrets mode = secrets::opened) const = 0;
+    [[nodiscard]] virtual std::vector<ecf_login> ecf_logins(const std::string& user, secrets mode = secrets::opened) const = 0;
     /// Deletes; false when there was none.
-    bool remove_ecf(const std::string& user, const std::string& court);
-    void mark_ecf(const std::string& user, const std::string& court, std::int64_t revision, credential_state state,
-                  const std::string& detail);
+    virtual bool remove_ecf(const std::string& user, const std::string& court) = 0;
+    virtual void mark_ecf(const std::string& user, const std::string& court, std::int64_t revision, credential_state state,
+                  const std::string& detail) = 0;
 
     // --- links ---
     /// Records the link and deletes the court's stored CM/ECF login, in one transaction.
-    void record_link(const std::string& user, const std::string& court);
+    virtual void record_link(const std::string& user, const std::string& court) = 0;
     /// Deletes; false when there was none.
-    bool remove_link(const std::string& user, const std::string& court);
-    [[nodiscard]] bool linked(const std::string& user, const std::string& court) const;
-    [[nodiscard]] std::vector<link_info> links(const std::string& user) const;
+    virtual bool remove_link(const std::string& user, const std::string& court) = 0;
+    [[nodiscard]] virtual bool linked(const std::string& user, const std::string& court) const = 0;
+    [[nodiscard]] virtual std::vector<link_info> links(const std::string& user) const = 0;
 
     // --- what the courts showed ---
     /// Records (replaces) what `court` showed `user` at `observed_at`, seen by `source`.
-    void record_observation(const std::string& user, const std::string& court, bool filing_menus,
-                            std::int64_t observed_at, std::string_view source);
-    [[nodiscard]] std::vector<link_observation> observations(const std::string& user) const;
+    virtual void record_observation(const std::string& user, const std::string& court, bool filing_menus,
+                            std::int64_t observed_at, std::string_view source) = 0;
+    [[nodiscard]] virtual std::vector<link_observation> observations(const std::string& user) const = 0;
 
     // --- fee ledger (PROTOCOL.md §9) ---
     /// Appends a ledger line.
-    void record_fee(const fees::entry& e);
+    virtual void record_fee(const fees::entry& e) = 0;
     /// The user's latest quote for the document at (`court`, `path`) becomes a charge at `at`
     /// (its PDF was fetched): its cost, or nullopt when there was no such quote.
-    std::optional<std::int64_t> charge_quote(const std::string& user, const std::string& court, const std::string& path, std::int64_t at);
+    virtual std::optional<std::int64_t> charge_quote(const std::string& user, const std::string& court, const std::string& path, std::int64_t at) = 0;
     /// The cost of the user's latest quote for the document at (`court`, `path`), if any.
-    [[nodiscard]] std::optional<std::int64_t> latest_quote(const std::string& user, const std::string& court,
-                                                           const std::string& path) const;
+    [[nodiscard]] virtual std::optional<std::int64_t> latest_quote(const std::string& user, const std::string& court,
+                                                           const std::string& path) const = 0;
     /// Which ledger lines `fee_entries` returns: `since` <= at < `until`, and the given fields.
     struct fee_filter {
         std::optional<std::string> user, client_code, court;
         std::int64_t since = 0;
         std::int64_t until = std::numeric_limits<std::int64_t>::max();
     };
-    [[nodiscard]] std::vector<fees::entry> fee_entries(const fee_filter& f) const;
+    [[nodiscard]] virtual std::vector<fees::entry> fee_entries(const fee_filter& f) const = 0;
 
     // --- audit trail ---
     /// Appends rows in one transaction.
-    void append_audit(const std::vector<audit_record>& rows);
+    virtual void append_audit(const std::vector<audit_record>& rows) = 0;
     struct audit_filter {
         std::optional<std::string> user, court;
         std::int64_t since = 0;
     };
-    [[nodiscard]] std::vector<audit_record> audit_records(const audit_filter& f) const;
+    [[nodiscard]] virtual std::vector<audit_record> audit_records(const audit_filter& f) const = 0;
     /// Deletes at most `limit` rows older than `before` (unix seconds); how many went.
-    std::int64_t prune_audit(std::int64_t before, int limit);
+    virtual std::int64_t prune_audit(std::int64_t before, int limit) = 0;
 
     /// Changes whenever another connection commits (SQLite `PRAGMA data_version`): lets the
     /// daemon notice CLI edits cheaply.
-    [[nodiscard]] std::int64_t data_version() const;
+    [[nodiscard]] virtual std::int64_t data_version() const = 0;
     /// For the daemon's own connection: commits are durable across a crash of any process
     /// (WAL), but the last ones may be lost to a power cut (`synchronous = NORMAL`, no fsync per
     /// commit). The daemon's writes (fees, audit, marks, observations) come from the request
     /// path; the CLI's, credentials among them, keep a full sync.
-    void sync_at_checkpoints_only();
+    virtual void sync_at_checkpoints_only() = 0;
 
     /// How long statements wait for another connection's write lock before failing with
     /// "database is locked" (`busy_timeout` unless changed).
-    void set_busy_timeout(std::chrono::milliseconds wait);
-
-private:
-    /// Runs `sql` (a DELETE with user and court parameters) in its own transaction; true when a row went.
-    bool delete_user_court(const char* sql, const std::string& user, const std::string& court);
-    /// Brings the schema to `schema_version` (creating it on an empty database).
-    void migrate();
-
-    std::string file_; ///< the database path, for error messages
-    std::unique_ptr<SQLite::Database> db_;
-    secret_box box_;
-    /// `PRAGMA data_version`, prepared once: the daemon asks on every request. Declared after
-    /// `db_` so it is finalized before the database closes.
-    mutable std::unique_ptr<SQLite::Statement> version_stmt_;
-    /// The ledger's and the audit trail's INSERTs, prepared once (the daemon writes them often).
-    std::unique_ptr<SQLite::Statement> fee_insert_, audit_insert_;
+    virtual void set_busy_timeout(std::chrono::milliseconds wait) = 0;
 };
 
 

@@ -18,7 +18,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include "core/text.hpp"
-#include "store/store.hpp"
+#include "store/sqlite_store.hpp"
 
 using namespace courtroute;
 namespace fs = std::filesystem;
@@ -31,7 +31,7 @@ std::array<unsigned char, 32> key_of(unsigned char fill) {
     return k;
 }
 
-store memory_store() { return store(":memory:", secret_box{key_of(1)}); }
+sqlite_store memory_store() { return sqlite_store(":memory:", secret_box{key_of(1)}); }
 
 using test::temp_dir;
 
@@ -145,7 +145,7 @@ TEST(StoreUsers, OnlyTheTokenHashIsStored) {
     const auto file = (dir.path() / "t.db").string();
     std::string token;
     {
-        store s(file, secret_box{key_of(1)});
+        sqlite_store s(file, secret_box{key_of(1)});
         token = s.add_user("alice");
     }
     SQLite::Database db(file);
@@ -367,12 +367,12 @@ TEST(StoreCrypto, WrongKeyIsAnErrorNotGarbage) {
     const auto file = (dir.path() / "k.db").string();
     const std::string pw = "Sup3rSecretPw!";
     {
-        store s(file, secret_box{key_of(1)});
+        sqlite_store s(file, secret_box{key_of(1)});
         (void)s.add_user("alice");
         s.set_pacer(make_pacer("alice", pw, "JBSWY3DPEHPK3PXP"));
         s.set_ecf("alice", "azb", "l", pw);
     }
-    store other(file, secret_box{key_of(2)});
+    sqlite_store other(file, secret_box{key_of(2)});
     EXPECT_TRUE(other.has_user("alice")); // non-secret data still readable
     for (auto f : std::initializer_list<std::function<void()>>{[&] { (void)other.pacer("alice"); },
                                                                [&] { (void)other.ecf("alice", "azb"); },
@@ -394,7 +394,7 @@ TEST(StoreCrypto, CiphertextMovedToAnotherUserDoesNotOpen) {
     temp_dir dir;
     const auto file = (dir.path() / "m.db").string();
     {
-        store s(file, secret_box{key_of(1)});
+        sqlite_store s(file, secret_box{key_of(1)});
         (void)s.add_user("alice");
         (void)s.add_user("mallory");
         s.set_pacer(make_pacer("alice", "alice-pw"));
@@ -405,7 +405,7 @@ TEST(StoreCrypto, CiphertextMovedToAnotherUserDoesNotOpen) {
         db.exec("UPDATE pacer_logins SET password = (SELECT password FROM pacer_logins WHERE user = 'alice') "
                 "WHERE user = 'mallory'");
     }
-    store s(file, secret_box{key_of(1)});
+    sqlite_store s(file, secret_box{key_of(1)});
     EXPECT_EQ(s.pacer("alice")->password, "alice-pw");
     expect_store_error([&] { (void)s.pacer("mallory"); }, "cannot decrypt");
 }
@@ -514,7 +514,7 @@ TEST(StoreMigration, V1DatabaseIsUpgradedWithDataPreserved) {
     const std::string token = "crt_legacy-token-from-v1";
     {
         SQLite::Database db(file, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-        db.exec(std::string(store::schema_v1_sql()));
+        db.exec(std::string(sqlite_store::schema_v1_sql()));
         ASSERT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 1);
         SQLite::Statement u(db, "INSERT INTO users (name, token_hash, created_at) VALUES (?, ?, ?)");
         for (const char* name : {"alice", "bob"}) {
@@ -539,7 +539,7 @@ TEST(StoreMigration, V1DatabaseIsUpgradedWithDataPreserved) {
         db.exec("INSERT INTO links (user, court, linked_at) VALUES ('alice', 'cacb', 1700000100)");
     }
     {
-        store s(file, box);
+        sqlite_store s(file, box);
         EXPECT_EQ(s.user_for_token(token), "alice");
         EXPECT_EQ(s.user_for_token(token + "-bob"), "bob");
         ASSERT_EQ(s.users().size(), 2u);
@@ -578,13 +578,13 @@ TEST(StoreMigration, V1DatabaseIsUpgradedWithDataPreserved) {
         EXPECT_EQ(db.execAndGet("SELECT count(*) FROM audit").getInt(), 0) << "v5: the audit trail";
         EXPECT_EQ(db.execAndGet("SELECT count(*) FROM fee_entries").getInt(), 0) << "v4: the fee ledger";
     }
-    store again(file, box); // already current: opens without migrating again
+    sqlite_store again(file, box); // already current: opens without migrating again
     EXPECT_TRUE(again.has_user("bob"));
 }
 
 TEST(StoreObservations, RecordReplaceAndCascade) {
     temp_dir tmp;
-    store s((tmp.path() / "obs.db").string(), secret_box{key_of(1)});
+    sqlite_store s((tmp.path() / "obs.db").string(), secret_box{key_of(1)});
     (void)s.add_user("alice");
     EXPECT_TRUE(s.observations("alice").empty());
     s.record_observation("alice", "azb", false, 1700000000, "page");
@@ -607,7 +607,7 @@ TEST(StoreObservations, RecordReplaceAndCascade) {
 TEST(StoreMigration, FreshDatabaseIsCurrent) {
     temp_dir tmp;
     const auto file = (tmp.path() / "new.db").string();
-    { store s(file, secret_box{key_of(1)}); }
+    { sqlite_store s(file, secret_box{key_of(1)}); }
     SQLite::Database db(file);
     EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), store::schema_version);
     EXPECT_EQ(db.execAndGet("PRAGMA journal_mode").getString(), "wal");
@@ -616,29 +616,29 @@ TEST(StoreMigration, FreshDatabaseIsCurrent) {
 TEST(StoreMigration, NewerVersionRefused) {
     temp_dir tmp;
     const auto file = (tmp.path() / "future.db").string();
-    { store s(file, secret_box{key_of(1)}); }
+    { sqlite_store s(file, secret_box{key_of(1)}); }
     {
         SQLite::Database db(file, SQLite::OPEN_READWRITE);
         db.exec("PRAGMA user_version = " + std::to_string(store::schema_version + 1));
     }
-    expect_store_error([&] { store s(file, secret_box{key_of(1)}); }, file);
-    expect_store_error([&] { store s(file, secret_box{key_of(1)}); }, "newer");
+    expect_store_error([&] { sqlite_store s(file, secret_box{key_of(1)}); }, file);
+    expect_store_error([&] { sqlite_store s(file, secret_box{key_of(1)}); }, "newer");
 }
 
 TEST(StoreMigration, UnopenableDatabaseIsAStoreError) {
     temp_dir tmp;
     const auto file = (tmp.path() / "no-such-dir" / "x.db").string();
-    expect_store_error([&] { store s(file, secret_box{key_of(1)}); }, file);
+    expect_store_error([&] { sqlite_store s(file, secret_box{key_of(1)}); }, file);
     const auto junk = tmp.path() / "junk.db";
     std::ofstream(junk) << std::string(4096, 'j');
-    expect_store_error([&] { store s(junk.string(), secret_box{key_of(1)}); }, junk.string());
+    expect_store_error([&] { sqlite_store s(junk.string(), secret_box{key_of(1)}); }, junk.string());
 }
 
 TEST(StoreConcurrency, DataVersionSeesOtherConnectionsCommits) {
     temp_dir tmp;
     const auto file = (tmp.path() / "dv.db").string();
-    store reader(file, secret_box{key_of(1)});
-    store writer(file, secret_box{key_of(1)});
+    sqlite_store reader(file, secret_box{key_of(1)});
+    sqlite_store writer(file, secret_box{key_of(1)});
     const auto v0 = reader.data_version();
     EXPECT_EQ(reader.data_version(), v0); // stable while nothing changes
     (void)writer.add_user("alice");
@@ -733,7 +733,7 @@ TEST(StoreConcurrency, ChildProcessWritesWhileParentReads) {
 }
 
 TEST(StoreFees, LedgerLinesQuotesBecomeChargesAndFilters) {
-    store s(":memory:", secret_box{key_of(9)});
+    sqlite_store s(":memory:", secret_box{key_of(9)});
     (void)s.add_user("alice");
     fees::entry docket{1000, "alice", "azb", "alice01", "m/1", "Docket Report", "1:24", 3, 30, false, false,
                        "/cgi-bin/DktRpt.pl"};
@@ -765,7 +765,7 @@ TEST(StoreFees, LedgerLinesQuotesBecomeChargesAndFilters) {
 }
 
 TEST(StoreAudit, AppendFilterAndPruneInChunks) {
-    store s(":memory:", secret_box{key_of(10)});
+    sqlite_store s(":memory:", secret_box{key_of(10)});
     std::vector<audit_record> rows;
     for (int i = 0; i < 25; ++i)
         rows.push_back({1000 + i, i % 2 ? "alice" : "bob", i % 3 ? "azb" : "azd", "pacer", "alice01", "m/1", "GET",

@@ -1,4 +1,4 @@
-#include "store/store.hpp"
+#include "store/sqlite_store.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -267,9 +267,9 @@ std::string_view to_string(credential_state s) {
     return "active";
 }
 
-std::string_view store::schema_v1_sql() { return schema_v1; }
+std::string_view sqlite_store::schema_v1_sql() { return schema_v1; }
 
-store::store(const std::string& db_file, secret_box box) : file_(db_file), box_(box) {
+sqlite_store::sqlite_store(const std::string& db_file, secret_box box) : file_(db_file), box_(box) {
     guarded(file_, [&] {
         db_ = std::make_unique<SQLite::Database>(db_file, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE,
                                                  static_cast<int>(busy_timeout.count()));
@@ -283,9 +283,9 @@ store::store(const std::string& db_file, secret_box box) : file_(db_file), box_(
     });
 }
 
-store::~store() = default;
+sqlite_store::~sqlite_store() = default;
 
-void store::migrate() {
+void sqlite_store::migrate() {
     auto read_version = [&] { return db_->execAndGet("PRAGMA user_version").getInt(); };
     auto check = [&](int v) {
         if (v > schema_version)
@@ -342,14 +342,14 @@ std::unique_ptr<store> store::open_state(const std::filesystem::path& state_dir,
     ::close(fd);
     tighten(db_file, 0600, "database");
 
-    auto s = std::make_unique<store>(db_file.string(), box);
+    auto s = std::make_unique<sqlite_store>(db_file.string(), box);
     for (const char* suffix : {"-wal", "-shm"}) tighten(db_file.string() + suffix, 0600, "database file");
     return s;
 }
 
 // --- users ---
 
-std::string store::add_user(const std::string& name) {
+std::string sqlite_store::add_user(const std::string& name) {
     check_user_name(name);
     return guarded(file_, [&] {
         SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
@@ -365,7 +365,7 @@ std::string store::add_user(const std::string& name) {
     });
 }
 
-std::string store::rotate_user(const std::string& name) {
+std::string sqlite_store::rotate_user(const std::string& name) {
     check_user_name(name);
     return guarded(file_, [&] {
         SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
@@ -379,7 +379,7 @@ std::string store::rotate_user(const std::string& name) {
     });
 }
 
-void store::remove_user(const std::string& name) {
+void sqlite_store::remove_user(const std::string& name) {
     check_user_name(name);
     guarded(file_, [&] {
         SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
@@ -391,7 +391,7 @@ void store::remove_user(const std::string& name) {
     });
 }
 
-std::vector<user_info> store::users() const {
+std::vector<user_info> sqlite_store::users() const {
     return guarded(file_, [&] {
         std::vector<user_info> out;
         SQLite::Statement st(*db_, "SELECT name, created_at FROM users ORDER BY name");
@@ -400,12 +400,12 @@ std::vector<user_info> store::users() const {
     });
 }
 
-bool store::has_user(const std::string& name) const {
+bool sqlite_store::has_user(const std::string& name) const {
     if (!valid_user_name(name)) return false;
     return guarded(file_, [&] { return user_exists(*db_, name); });
 }
 
-std::optional<std::string> store::user_for_token(std::string_view token) const {
+std::optional<std::string> sqlite_store::user_for_token(std::string_view token) const {
     if (token.empty()) return std::nullopt;
     return guarded(file_, [&]() -> std::optional<std::string> {
         // Lookup by hash: the clear token is never stored, and equality on a hash of a
@@ -419,7 +419,7 @@ std::optional<std::string> store::user_for_token(std::string_view token) const {
 
 // --- PACER login ---
 
-void store::set_pacer(const pacer_login& login) {
+void sqlite_store::set_pacer(const pacer_login& login) {
     check_user_name(login.user);
     if (login.login.empty()) throw store_error("the PACER login name for user " + quote(login.user) + " is empty");
     if (login.password.empty()) throw store_error("the PACER password for user " + quote(login.user) + " is empty");
@@ -458,7 +458,7 @@ void store::set_pacer(const pacer_login& login) {
     });
 }
 
-std::optional<pacer_login> store::pacer(const std::string& user, secrets mode) const {
+std::optional<pacer_login> sqlite_store::pacer(const std::string& user, secrets mode) const {
     check_user_name(user);
     return guarded(file_, [&]() -> std::optional<pacer_login> {
         SQLite::Statement st(*db_, R"sql(
@@ -487,7 +487,7 @@ std::optional<pacer_login> store::pacer(const std::string& user, secrets mode) c
     });
 }
 
-void store::mark_pacer(const std::string& user, std::int64_t revision, credential_state state,
+void sqlite_store::mark_pacer(const std::string& user, std::int64_t revision, credential_state state,
                        const std::string& detail) {
     check_user_name(user);
     guarded(file_, [&] {
@@ -505,7 +505,7 @@ void store::mark_pacer(const std::string& user, std::int64_t revision, credentia
 
 // --- CM/ECF logins ---
 
-void store::set_ecf(const std::string& user, const std::string& court, const std::string& login,
+void sqlite_store::set_ecf(const std::string& user, const std::string& court, const std::string& login,
                     const std::string& password) {
     check_user_name(user);
     check_court(court);
@@ -536,7 +536,7 @@ void store::set_ecf(const std::string& user, const std::string& court, const std
     });
 }
 
-std::optional<ecf_login> store::ecf(const std::string& user, const std::string& court, secrets mode) const {
+std::optional<ecf_login> sqlite_store::ecf(const std::string& user, const std::string& court, secrets mode) const {
     check_user_name(user);
     check_court(court);
     return guarded(file_, [&]() -> std::optional<ecf_login> {
@@ -549,7 +549,7 @@ std::optional<ecf_login> store::ecf(const std::string& user, const std::string& 
     });
 }
 
-std::vector<ecf_login> store::ecf_logins(const std::string& user, secrets mode) const {
+std::vector<ecf_login> sqlite_store::ecf_logins(const std::string& user, secrets mode) const {
     check_user_name(user);
     return guarded(file_, [&] {
         std::vector<ecf_login> all;
@@ -561,11 +561,11 @@ std::vector<ecf_login> store::ecf_logins(const std::string& user, secrets mode) 
     });
 }
 
-bool store::remove_ecf(const std::string& user, const std::string& court) {
+bool sqlite_store::remove_ecf(const std::string& user, const std::string& court) {
     return delete_user_court("DELETE FROM ecf_logins WHERE user = ? AND court = ?", user, court);
 }
 
-void store::mark_ecf(const std::string& user, const std::string& court, std::int64_t revision,
+void sqlite_store::mark_ecf(const std::string& user, const std::string& court, std::int64_t revision,
                      credential_state state, const std::string& detail) {
     check_user_name(user);
     check_court(court);
@@ -585,7 +585,7 @@ void store::mark_ecf(const std::string& user, const std::string& court, std::int
 
 // --- links ---
 
-void store::record_link(const std::string& user, const std::string& court) {
+void sqlite_store::record_link(const std::string& user, const std::string& court) {
     check_user_name(user);
     check_court(court);
     guarded(file_, [&] {
@@ -610,11 +610,11 @@ void store::record_link(const std::string& user, const std::string& court) {
     });
 }
 
-bool store::remove_link(const std::string& user, const std::string& court) {
+bool sqlite_store::remove_link(const std::string& user, const std::string& court) {
     return delete_user_court("DELETE FROM links WHERE user = ? AND court = ?", user, court);
 }
 
-bool store::delete_user_court(const char* sql, const std::string& user, const std::string& court) {
+bool sqlite_store::delete_user_court(const char* sql, const std::string& user, const std::string& court) {
     check_user_name(user);
     check_court(court);
     return guarded(file_, [&] {
@@ -628,7 +628,7 @@ bool store::delete_user_court(const char* sql, const std::string& user, const st
     });
 }
 
-bool store::linked(const std::string& user, const std::string& court) const {
+bool sqlite_store::linked(const std::string& user, const std::string& court) const {
     check_user_name(user);
     check_court(court);
     return guarded(file_, [&] {
@@ -639,7 +639,7 @@ bool store::linked(const std::string& user, const std::string& court) const {
     });
 }
 
-std::vector<link_info> store::links(const std::string& user) const {
+std::vector<link_info> sqlite_store::links(const std::string& user) const {
     check_user_name(user);
     return guarded(file_, [&] {
         std::vector<link_info> out;
@@ -650,7 +650,7 @@ std::vector<link_info> store::links(const std::string& user) const {
     });
 }
 
-void store::record_observation(const std::string& user, const std::string& court, bool filing_menus,
+void sqlite_store::record_observation(const std::string& user, const std::string& court, bool filing_menus,
                                std::int64_t observed_at, std::string_view source) {
     check_user_name(user);
     check_court(court);
@@ -672,7 +672,7 @@ void store::record_observation(const std::string& user, const std::string& court
     });
 }
 
-std::vector<link_observation> store::observations(const std::string& user) const {
+std::vector<link_observation> sqlite_store::observations(const std::string& user) const {
     check_user_name(user);
     return guarded(file_, [&] {
         std::vector<link_observation> out;
@@ -686,11 +686,11 @@ std::vector<link_observation> store::observations(const std::string& user) const
     });
 }
 
-void store::set_busy_timeout(std::chrono::milliseconds wait) {
+void sqlite_store::set_busy_timeout(std::chrono::milliseconds wait) {
     guarded(file_, [&] { db_->setBusyTimeout(static_cast<int>(wait.count())); });
 }
 
-std::int64_t store::data_version() const {
+std::int64_t sqlite_store::data_version() const {
     return guarded(file_, [&] {
         if (!version_stmt_) version_stmt_ = std::make_unique<SQLite::Statement>(*db_, "PRAGMA data_version");
         version_stmt_->executeStep();
@@ -704,7 +704,7 @@ std::int64_t store::data_version() const {
 
 // --- fee ledger ---
 
-void store::sync_at_checkpoints_only() {
+void sqlite_store::sync_at_checkpoints_only() {
     guarded(file_, [&] {
         db_->exec("PRAGMA synchronous = NORMAL");
         // The audit trail appends all day: a small page cache keeps the daemon's memory flat.
@@ -712,7 +712,7 @@ void store::sync_at_checkpoints_only() {
     });
 }
 
-void store::record_fee(const fees::entry& e) {
+void sqlite_store::record_fee(const fees::entry& e) {
     guarded(file_, [&] {
         if (!fee_insert_)
             fee_insert_ = std::make_unique<SQLite::Statement>(
@@ -738,7 +738,7 @@ void store::record_fee(const fees::entry& e) {
     });
 }
 
-std::optional<std::int64_t> store::charge_quote(const std::string& user, const std::string& court,
+std::optional<std::int64_t> sqlite_store::charge_quote(const std::string& user, const std::string& court,
                                                 const std::string& path, std::int64_t at) {
     return guarded(file_, [&]() -> std::optional<std::int64_t> {
         SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
@@ -759,7 +759,7 @@ std::optional<std::int64_t> store::charge_quote(const std::string& user, const s
     });
 }
 
-std::optional<std::int64_t> store::latest_quote(const std::string& user, const std::string& court,
+std::optional<std::int64_t> sqlite_store::latest_quote(const std::string& user, const std::string& court,
                                                 const std::string& path) const {
     return guarded(file_, [&]() -> std::optional<std::int64_t> {
         SQLite::Statement st(*db_, "SELECT cents FROM fee_entries WHERE quote = 1 AND user = ? AND court = ? AND path = ? "
@@ -772,7 +772,7 @@ std::optional<std::int64_t> store::latest_quote(const std::string& user, const s
     });
 }
 
-std::vector<fees::entry> store::fee_entries(const fee_filter& f) const {
+std::vector<fees::entry> sqlite_store::fee_entries(const fee_filter& f) const {
     return guarded(file_, [&] {
         std::string sql = "SELECT at, user, court, login, client_code, description, criteria, pages, cents, quote, "
                           "estimated, path FROM fee_entries WHERE at >= ? AND at < ?";
@@ -810,7 +810,7 @@ std::vector<fees::entry> store::fee_entries(const fee_filter& f) const {
 
 // --- audit trail ---
 
-void store::append_audit(const std::vector<audit_record>& rows) {
+void sqlite_store::append_audit(const std::vector<audit_record>& rows) {
     if (rows.empty()) return;
     guarded(file_, [&] {
         SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
@@ -839,7 +839,7 @@ void store::append_audit(const std::vector<audit_record>& rows) {
     });
 }
 
-std::vector<audit_record> store::audit_records(const audit_filter& f) const {
+std::vector<audit_record> sqlite_store::audit_records(const audit_filter& f) const {
     return guarded(file_, [&] {
         std::string sql = "SELECT at, user, court, route, login, client_code, method, path, status, bytes, ms FROM audit "
                           "WHERE at >= ?";
@@ -871,7 +871,7 @@ std::vector<audit_record> store::audit_records(const audit_filter& f) const {
     });
 }
 
-std::int64_t store::prune_audit(std::int64_t before, int limit) {
+std::int64_t sqlite_store::prune_audit(std::int64_t before, int limit) {
     return guarded(file_, [&]() -> std::int64_t {
         SQLite::Statement st(*db_, "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < ? ORDER BY id LIMIT ?)");
         st.bind(1, before);
