@@ -16,11 +16,11 @@ cd "$(dirname "$0")/.."
 build_packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libboost1.81-dev libboost-json1.81-dev libssl-dev libtomlplusplus-dev
-  libsqlitecpp-dev libsqlite3-dev libgtest-dev libgmock-dev libsystemd-dev
+  libsqlitecpp-dev libsqlite3-dev libpq-dev libgtest-dev libgmock-dev libsystemd-dev
 )
 test_packages=(curl openssl python3 python3-requests systemd dpkg-dev lintian libnss3-tools
                clang-14 libclang-rt-14-dev nginx-light squid-openssl mitmproxy util-linux
-               chromium nodejs)
+               chromium nodejs postgresql-15)
 
 install_packages() {
   local missing=()

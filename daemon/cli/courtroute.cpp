@@ -35,6 +35,7 @@
 #include "cli/daemon_status.hpp"
 #include "status/check.hpp"
 #include "status/report.hpp"
+#include "store/open.hpp"
 #include "store/store.hpp"
 #include "tls/ca_setup.hpp"
 #include "tls/local_ca.hpp"
@@ -335,7 +336,7 @@ public:
         if (!store_) {
             const auto& s = config();
             try {
-                store_ = store::open_state(s.state_dir, s.effective_key_file());
+                store_ = open_store({s.store_url, s.effective_store_password_file(), s.state_dir, s.effective_key_file()});
             } catch (const crypto_error& e) {
                 throw failure(e.what(), "key file " + s.effective_key_file().string());
             }
@@ -344,7 +345,7 @@ public:
     }
 
     /// `store PATH` for error messages.
-    std::string store_where() { return "store " + config().database_file().string(); }
+    std::string store_where() { return "store " + config().store_name(); }
 
     /// Fails unless `name` is a user of the store.
     void require_user(const std::string& name) {

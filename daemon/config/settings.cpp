@@ -276,13 +276,22 @@ private:
     }
 
     void read_store(const toml::table& t) {
-        keys(t, "store", {{"url", [&](const toml::node& n) {
-                               const auto* s = string_of(n, "[store] url");
-                               if (!s || s->empty()) return;  // the embedded SQLite store
-                               error(n.source(), "[store] url " + quote(*s, 40) +
-                                                     ": this build has only the embedded SQLite store (in [state] dir); "
-                                                     "leave url empty");
-                           }}});
+        keys(t, "store",
+             {{"url",
+               [&](const toml::node& n) {
+                   const auto* s = string_of(n, "[store] url");
+                   if (!s || s->empty()) return;  // the embedded SQLite store
+                   if (auto why = store_url_problem(*s)) {
+                       // Never echo a URL that may hold a password.
+                       error(n.source(), "[store] url: " + *why);
+                       return;
+                   }
+                   out_.store_url = *s;
+               }},
+              {"password_file", [&](const toml::node& n) {
+                   const auto* s = string_of(n, "[store] password_file");
+                   if (s) out_.store_password_file = s->empty() ? fs::path{} : resolve(*s);
+               }}});
     }
 
     /// Dollars (an integer or a number with at most two decimals, 0..1,000,000) as cents.
@@ -395,6 +404,38 @@ fs::path settings::effective_key_file() const {
 }
 
 fs::path settings::database_file() const { return state_dir / "courtroute.db"; }
+
+fs::path settings::effective_store_password_file() const {
+    if (!store_password_file.empty()) return store_password_file;
+    if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY"); dir && *dir) {
+        fs::path p = fs::path(dir) / "courtroute-store.password";
+        std::error_code ec;
+        if (fs::exists(p, ec)) return p;
+    }
+    return {};
+}
+
+std::string settings::store_name() const { return store_url.empty() ? database_file().string() : store_url; }
+
+std::optional<std::string> store_url_problem(std::string_view url) {
+    std::string_view rest;
+    if (url.starts_with("postgresql://")) rest = url.substr(13);
+    else if (url.starts_with("postgres://")) rest = url.substr(11);
+    else return std::string("must be empty (the embedded SQLite store) or a postgresql:// URL");
+    if (has_ctl_breaks(url) || url.find(' ') != std::string_view::npos)
+        return std::string("holds spaces or control characters");
+    auto authority = rest.substr(0, rest.find_first_of("/?"));
+    if (auto at = authority.rfind('@'); at != std::string_view::npos &&
+                                        authority.substr(0, at).find(':') != std::string_view::npos)
+        return std::string("holds a password: put it in [store] password_file (or a systemd credential "
+                           "courtroute-store.password), never in the config");
+    if (auto q = rest.find('?'); q != std::string_view::npos && icontains(rest.substr(q), "password="))
+        return std::string("holds a password: put it in [store] password_file (or a systemd credential "
+                           "courtroute-store.password), never in the config");
+    if (authority.empty() || authority.back() == '@')
+        return std::string("names no host (postgresql://USER@HOST[:PORT]/DATABASE)");
+    return std::nullopt;
+}
 
 fs::path settings::admin_socket() const { return state_dir / "admin.sock"; }
 

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,12 +68,20 @@ struct settings {
     std::string anonymous_user;                       ///< [policy] anonymous_user; empty = 407/401
     unsigned audit_retention_days = 400;              ///< [audit] retention_days: older audit records are pruned
     fee_budgets fees;                                 ///< [fees]
+    std::string store_url;                            ///< [store] url; empty = the embedded SQLite store
+    std::filesystem::path store_password_file;        ///< [store] password_file as written; empty = default
 
     /// The key file actually used: `key_file` if set, else `$CREDENTIALS_DIRECTORY/courtroute.key`
     /// when that variable is set, else `<state_dir>/secret.key`.
     [[nodiscard]] std::filesystem::path effective_key_file() const;
     /// The SQLite database: `<state_dir>/courtroute.db`.
     [[nodiscard]] std::filesystem::path database_file() const;
+    /// The PostgreSQL password file: `store_password_file` if set, else
+    /// `$CREDENTIALS_DIRECTORY/courtroute-store.password` when that file exists (systemd
+    /// LoadCredential=), else none (libpq then reads PGPASSWORD or ~/.pgpass itself).
+    [[nodiscard]] std::filesystem::path effective_store_password_file() const;
+    /// What error messages call the store: the SQLite file, or the PostgreSQL URL.
+    [[nodiscard]] std::string store_name() const;
     /// The administrator's Unix socket: `<state_dir>/admin.sock` (the state folder is 0700, so
     /// only the service user and root reach it). The full `/status` and the CLI's requests to
     /// the running daemon go through it, never through the TCP listener.
@@ -94,5 +103,9 @@ struct settings_result {
 
 /// Parses `host:port` (`[v6]:port` for IPv6). False on anything else.
 [[nodiscard]] bool parse_endpoint(std::string_view text, endpoint& out);
+
+/// Why `url` cannot be a `[store] url` (not postgresql://, a password inside, no host), or
+/// nullopt. The reason never repeats the URL (it may hold a password).
+[[nodiscard]] std::optional<std::string> store_url_problem(std::string_view url);
 
 } // namespace courtroute

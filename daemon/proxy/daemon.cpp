@@ -1,5 +1,7 @@
 #include "proxy/daemon.hpp"
 
+#include "store/open.hpp"
+
 #include <boost/json.hpp>
 
 #include <thread>
@@ -72,12 +74,20 @@ daemon::daemon(std::filesystem::path path, bool explicitly_named, std::shared_pt
     : config_path(std::move(path)), config_explicit(explicitly_named), config(first) {
     generations = first->generation;
     const auto& cfg = first->cfg;
-    db = store::open_state(cfg.state_dir, cfg.effective_key_file());  // creates the state directory
+    if (!cfg.store_url.empty()) {
+        // The admin socket and the local CA live in the state folder, whichever the store.
+        std::error_code ec;
+        if (std::filesystem::create_directories(cfg.state_dir, ec))
+            std::filesystem::permissions(cfg.state_dir, std::filesystem::perms::owner_all, ec);
+    }
+    db = open_store({cfg.store_url, cfg.effective_store_password_file(), cfg.state_dir, cfg.effective_key_file()});
     db->sync_at_checkpoints_only();  // ledger and audit writes from the request path: no fsync each
     auto complete = std::make_shared<snapshot>(*first);
     attach_ca(*complete, nullptr);
     config.publish(complete);
-    users = std::make_unique<user_directory>(*db, cfg.database_file());
+    // The embedded store's write-ahead log tells of CLI commits cheaply; a server store is asked
+    // by the housekeeping timer instead.
+    users = std::make_unique<user_directory>(*db, cfg.store_url.empty() ? cfg.database_file() : std::filesystem::path{});
     unsigned threads = cfg.listen_threads ? cfg.listen_threads : std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < threads; ++i) workers.push_back(std::make_unique<worker>(*this, i));
     front = std::make_unique<listener>(*this);

@@ -17,10 +17,10 @@ constexpr std::chrono::milliseconds mark_wait{50};
 } // namespace
 
 user_directory::user_directory(store& db, std::filesystem::path db_file)
-    : db_(db), wal_path_(db_file.string() + "-wal"), data_version_(db.data_version()) {
+    : db_(db), wal_path_(db_file.empty() ? std::string() : db_file.string() + "-wal"), data_version_(db.data_version()) {
     // While the daemon's connection is open SQLite keeps this file (a closing connection deletes
     // it only when it is the last one), so one descriptor serves for the daemon's life.
-    wal_fd_ = ::open(wal_path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (!wal_path_.empty()) wal_fd_ = ::open(wal_path_.c_str(), O_RDONLY | O_CLOEXEC);
 }
 
 user_directory::~user_directory() {
@@ -36,6 +36,7 @@ user_directory::view::view(user_directory& dir) : dir_(dir) {}
 void user_directory::view::refresh() {
     // Every commit appends to (or rewrites) the write-ahead log: a changed size or time is the
     // cheap sign that the store may have changed; data_version then says whether it did.
+    if (dir_.wal_path_.empty()) return;  // a server store: the housekeeping timer asks it
     struct stat st {};
     file_signature now;
     int rc = dir_.wal_fd_ >= 0 ? ::fstat(dir_.wal_fd_, &st) : ::stat(dir_.wal_path_.c_str(), &st);

@@ -31,7 +31,8 @@ public:
     /// A user's facts as of one moment: immutable, shared by every worker that read them.
     using facts_ptr = std::shared_ptr<const user_facts>;
 
-    /// Reads `db` (the daemon's connection), whose file is `db_file`.
+    /// Reads `db` (the daemon's connection), whose file is `db_file` (empty for a server store:
+    /// then changes by others are noticed by check_store() alone).
     user_directory(store& db, std::filesystem::path db_file);
     ~user_directory();
     user_directory(const user_directory&) = delete;

@@ -12,9 +12,12 @@
 
 #include "core/names.hpp"
 #include "core/text.hpp"
+#include "store/records.hpp"
 
 namespace courtroute {
 namespace {
+
+using namespace store_records;
 
 namespace fs = std::filesystem;
 
@@ -132,24 +135,6 @@ CREATE INDEX audit_at ON audit (at);
 PRAGMA user_version = 5;
 )sql";
 
-void check_user_name(std::string_view name) {
-    if (!valid_user_name(name))
-        throw store_error("invalid user name " + quote(name) +
-                          ": use 1 to 64 letters, digits, '.', '_' or '-'");
-}
-
-void check_court(std::string_view court) {
-    if (!valid_court_id(court))
-        throw store_error("invalid court id " + quote(court) + ": use 1 to 16 lower-case letters and digits");
-}
-
-credential_state parse_state(const std::string& s, const std::string& where) {
-    if (s == "active") return credential_state::active;
-    if (s == "failed") return credential_state::failed;
-    if (s == "mfa_required") return credential_state::mfa_required;
-    throw store_error("unknown credential state " + quote(s) + " stored for " + where);
-}
-
 /// Runs `f`, turning SQLite's exceptions into `store_error` naming the database. Our own
 /// `store_error`s pass through untouched.
 template <class F>
@@ -186,25 +171,6 @@ std::int64_t next_revision(SQLite::Database& db) {
     return db.execAndGet("SELECT value FROM counters WHERE name = 'revision'").getInt64();
 }
 
-/// `crt_` + 32 random bytes in unpadded base64url: no ':' (Basic auth splits on it), no '='.
-std::string new_token() {
-    std::string b64 = base64_encode(random_bytes(32));
-    std::string out = "crt_";
-    for (const char c : b64) {
-        if (c == '=') break;
-        out += c == '+' ? '-' : c == '/' ? '_' : c;
-    }
-    return out;
-}
-
-std::string token_hash(std::string_view token) { return hex_encode(sha256(token)); }
-
-std::string pacer_password_context(const std::string& user) { return "pacer.password:" + user; }
-std::string pacer_totp_context(const std::string& user) { return "pacer.totp:" + user; }
-std::string ecf_password_context(const std::string& user, const std::string& court) {
-    return "ecf.password:" + user + ":" + court;
-}
-
 /// Sets the process umask for a scope: files SQLite creates (journal, WAL, SHM) start private.
 /// The umask is process-wide, so this is only for the single-threaded startup path.
 struct umask_guard {
@@ -226,15 +192,6 @@ void tighten(const fs::path& p, mode_t mode, const char* what) {
     if ((st.st_mode & 077) != 0 && ::chmod(p.c_str(), mode) != 0)
         throw store_error(std::string("cannot restrict ") + what + " " + quote(p.string()) + " to mode " +
                           (mode == 0700 ? "0700" : "0600") + ": " + std::strerror(errno));
-}
-
-/// Opens a sealed column value. A value that will not open is never returned as garbage: it
-/// means another key file (or a row moved between users), and the error says so.
-std::string unseal(const secret_box& box, const std::string& file, const std::string& sealed,
-                   const std::string& context, const std::string& what) {
-    auto plain = box.open(sealed, context);
-    if (!plain) throw store_error("cannot decrypt " + what + " in " + quote(file) + " (wrong key file?)");
-    return std::move(*plain);
 }
 
 /// Columns selected for an `ecf_login`, in the order `read_ecf` expects.

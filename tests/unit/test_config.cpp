@@ -253,7 +253,11 @@ TEST(Config, BadSnippetsReportLineAndColumn) {
         {"[fees]\nclient_codes = { \"a b\" = 5 }\n", 2, 18, "is not a valid client code"},
         {"[fees]\nusers = 5\n", 2, 9, "[fees] users must be a table of limits"},
         {"[fees]\nbudget = 5\n", 2, 1, "unknown key 'budget' in [fees]"},
-        {"[store]\nurl = \"postgresql://u@h/db\"\n", 2, 7, "only the embedded SQLite store"},
+        {"[store]\nurl = \"mysql://u@h/db\"\n", 2, 7, "[store] url: must be empty (the embedded SQLite store) or a postgresql:// URL"},
+        {"[store]\nurl = \"postgresql://u:hunter2@h/db\"\n", 2, 7, "[store] url: holds a password: put it in [store] password_file"},
+        {"[store]\nurl = \"postgresql://u@h/db?password=hunter2\"\n", 2, 7, "holds a password"},
+        {"[store]\nurl = \"postgresql:///db\"\n", 2, 7, "names no host"},
+        {"[store]\npassword_file = 5\n", 2, 17, "[store] password_file must be a string"},
         {"[audit]\nretention_days = 0\n", 2, 18, "out of range"},
         // wrong types
         {"[listen]\nproxy = 3128\n", 2, 9, "[listen] proxy must be a string, not an integer"},
@@ -384,6 +388,8 @@ TEST(Config, FeeBudgetsStoreAndAudit) {
                             "action = \"block\"\nuser_limit = 50\nclient_code_limit = 12.5\n"
                             "users = { alice = 20, bob = 0.99 }\nclient_codes = { \"smith/0042\" = 100 }\n");
     ASSERT_TRUE(r.errors.empty()) << all_errors(r.errors);
+    EXPECT_EQ(r.value.store_url, "");
+    EXPECT_EQ(r.value.store_name(), r.value.database_file().string());
     const auto& f = r.value.fees;
     EXPECT_EQ(f.period, fee_budgets::period_kind::quarter);
     EXPECT_EQ(f.action, fee_budgets::action_kind::block);
@@ -398,4 +404,21 @@ TEST(Config, FeeBudgetsStoreAndAudit) {
     ASSERT_TRUE(empty.errors.empty());
     EXPECT_FALSE(empty.value.fees.any()) << "no limit: nothing is counted on the request path";
     EXPECT_EQ(empty.value.audit_retention_days, 400u);
+}
+
+TEST(Config, PostgresStore) {
+    temp_dir dir;
+    auto r = load_text(dir, "[store]\nurl = \"postgresql://courtroute@db.firm.example:5433/courtroute\"\n"
+                            "password_file = \"/etc/courtroute/store.password\"\n");
+    ASSERT_TRUE(r.errors.empty()) << all_errors(r.errors);
+    EXPECT_EQ(r.value.store_url, "postgresql://courtroute@db.firm.example:5433/courtroute");
+    EXPECT_EQ(r.value.effective_store_password_file(), "/etc/courtroute/store.password");
+    EXPECT_EQ(r.value.store_name(), r.value.store_url);
+    // A password never reaches an error message, however the URL holds it.
+    for (const char* url : {"postgresql://u:s3cr3t@h/db", "postgres://u@h/db?sslmode=require&password=s3cr3t"}) {
+        auto why = store_url_problem(url);
+        ASSERT_TRUE(why) << url;
+        EXPECT_EQ(why->find("s3cr3t"), std::string::npos);
+    }
+    EXPECT_FALSE(store_url_problem("postgres://courtroute@127.0.0.1/courtroute?sslmode=verify-full"));
 }

@@ -1,0 +1,133 @@
+"""Several daemons on one PostgreSQL store (issue 14), through the real binaries: a real
+PostgreSQL 15 server started by the test (tests/e2e/pgcluster.py), its password in a file,
+the sealing key shared. What one daemon's CLI writes (users, tokens, PACER logins, a replaced
+password) every daemon serves; nothing secret is stored or shown in clear."""
+import os
+import shutil
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import harness  # noqa: E402
+import pgcluster  # noqa: E402
+from harness import Daemon, SecretWatch, Simulator, curl  # noqa: E402
+
+COURTS = {"pga": dict(type="bankruptcy"), "pgb": dict(type="district")}
+DAEMONS = 2
+
+
+class PostgresStoreTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        if not harness.have_binaries():
+            raise unittest.SkipTest("no courtrouted/courtroute in %s" % harness.build_dir())
+        why = pgcluster.available()
+        if why:
+            raise unittest.SkipTest(why)
+        cls.started = time.monotonic()
+        cls.tmp = tempfile.mkdtemp(prefix="courtroute-pgstore-")
+        cls.sim = Simulator(os.path.join(cls.tmp, "sim"), courts=COURTS).start()
+        cls.watch = SecretWatch(cls.sim)
+        db_password = cls.watch.add("store password", "St0re-" + os.urandom(12).hex())
+        cls.pg = pgcluster.PgCluster(db_password).start()
+        cls.password_file = os.path.join(cls.tmp, "store.password")
+        with open(cls.password_file, "w", encoding="ascii") as f:
+            f.write(db_password + "\n")
+        os.chmod(cls.password_file, 0o600)
+        cls.key_file = os.path.join(cls.tmp, "firm.key")
+        with open(cls.key_file, "wb") as f:
+            f.write(os.urandom(32))
+        os.chmod(cls.key_file, 0o600)
+        extra = ('[store]\nurl = "%s"\npassword_file = "%s"\n\n[secrets]\nkey_file = "%s"\n'
+                 % (cls.pg.url(), cls.password_file, cls.key_file))
+        cls.daemons = [Daemon(os.path.join(cls.tmp, "d%d" % i), sim=cls.sim, watch=cls.watch, extra=extra)
+                       for i in range(DAEMONS)]
+        for d in cls.daemons:
+            d.write_config()
+        try:
+            for d in cls.daemons:
+                d.start()
+        except Exception:
+            cls.tearDownClass()
+            raise
+        cls.requests = 0
+
+    @classmethod
+    def tearDownClass(cls):
+        for d in getattr(cls, "daemons", []):
+            d.stop()
+        cls.sim.stop()
+        cls.pg.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        print("pgstore: %d daemons on one PostgreSQL 15 store, %d requests through them, %.1f s"
+              % (DAEMONS, cls.requests, time.monotonic() - cls.started))
+
+    def get(self, d, user, token, court, path="/cgi-bin/iquery.pl"):
+        r = curl(["https://%s%s" % (self.sim.courts[court].host, path)], proxy=d.proxy_url(user, token),
+                 cacert=d.ca_path())
+        type(self).requests += 1
+        return r
+
+    def test_users_and_logins_written_on_one_daemon_serve_on_every_daemon(self):
+        a, b = self.daemons[0], self.daemons[1]
+        pw1 = self.watch.add("pacer password", "Pw1-" + os.urandom(8).hex())
+        self.sim.add_pacer_account("pgal01", pw1)
+        token = a.add_user("pgalice")                          # through daemon A's config
+        r = b.cli(["pacer", "set", "pgalice", "--login", "pgal01"], stdin=pw1 + "\n")   # through B's
+        self.assertEqual(r.returncode, 0, self.watch.redact(r.stderr))
+        for d in self.daemons:
+            r = self.get(d, "pgalice", token, "pga")
+            self.assertEqual((r.returncode, r.status), (0, 200), r.stderr)
+            self.assertEqual(r.headers.get("Courtroute-Route"), "pacer")
+        # A password replaced through one daemon's CLI is what every daemon logs in with from then on.
+        pw2 = self.watch.add("pacer password", "Pw2-" + os.urandom(8).hex())
+        self.sim.set_pacer_password("pgal01", pw2)
+        r = a.cli(["pacer", "set", "pgalice", "--login", "pgal01"], stdin=pw2 + "\n")
+        self.assertEqual(r.returncode, 0, self.watch.redact(r.stderr))
+        mark = len(self.sim.pacer_attempts)
+        time.sleep(1.5)   # each daemon notices the change within a second
+        for d in self.daemons:
+            r = self.get(d, "pgalice", token, "pgb")
+            self.assertEqual((r.returncode, r.status), (0, 200), r.stderr)
+        after = [x for x in self.sim.pacer_attempts[mark:] if x.login == "pgal01"]
+        self.assertTrue(after, "a login with the new password")
+        self.assertEqual([x.result for x in after], ["0"] * DAEMONS, "each daemon logged in again, with the new password")
+        # The store holds no secret in clear.
+        dump = self.pg.query("SELECT string_agg(t::text, ' ') FROM (SELECT * FROM pacer_logins) t")
+        self.assertNotIn(pw2, dump)
+        self.assertNotIn(token, self.pg.query("SELECT string_agg(t::text, ' ') FROM (SELECT * FROM users) t"))
+        for d in self.daemons:
+            self.watch.assert_absent(log=d.log_text())
+
+    def test_a_token_rotated_on_one_daemon_stops_working_on_every_daemon(self):
+        a, b = self.daemons
+        old = b.add_user("pgbob")
+        self.sim.add_pacer_account("pgbo01", "Pw-bo-%s" % os.urandom(4).hex())
+        r = a.cli(["user", "rotate", "pgbob"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        new = r.stdout.strip().splitlines()[-1].strip()
+        self.watch.add_basic("user token", "pgbob", new)
+        time.sleep(1.5)
+        for d in self.daemons:
+            r = self.get(d, "pgbob", old, "pga")
+            self.assertEqual(r.status, 407, "the old token is refused everywhere")
+
+    def test_a_bad_store_is_one_clear_line(self):
+        d = self.daemons[0]
+        bad = os.path.join(self.tmp, "bad.toml")
+        with open(d.config_path, encoding="utf-8") as f:
+            text = f.read()
+        with open(bad, "w", encoding="utf-8") as f:
+            f.write(text.replace("127.0.0.1:%d" % self.pg.port, "127.0.0.1:%d" % harness.free_port()))
+        r = harness.cli(["user", "list"], config=bad)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("postgresql://courtroute@127.0.0.1:", r.stderr)
+        self.watch.assert_absent(stderr=r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
