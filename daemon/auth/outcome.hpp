@@ -25,6 +25,8 @@ struct login_outcome {
     /// names (a non-2xx status, new wording). A legacy court's unclear answers count toward
     /// marking the credential failed: each may be a failed try toward its lockout.
     bool unclear = false;
+    /// A success without a login: the session another daemon on the same store made (issue 14).
+    bool shared = false;
 };
 
 /// Human name of a kind, for logs and warnings ("success", "bad_credentials", ...).

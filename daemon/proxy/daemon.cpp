@@ -88,6 +88,7 @@ daemon::daemon(std::filesystem::path path, bool explicitly_named, std::shared_pt
     // The embedded store's write-ahead log tells of CLI commits cheaply; a server store is asked
     // by the housekeeping timer instead.
     users = std::make_unique<user_directory>(*db, cfg.store_url.empty() ? cfg.database_file() : std::filesystem::path{});
+    logins.share_through(*users);
     unsigned threads = cfg.listen_threads ? cfg.listen_threads : std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < threads; ++i) workers.push_back(std::make_unique<worker>(*this, i));
     front = std::make_unique<listener>(*this);

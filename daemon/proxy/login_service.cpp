@@ -24,7 +24,7 @@ struct login_service::waiter {
     net::steady_timer timer;
 };
 
-login_service::login_service(auth::session_table_options options) : table_(options) {}
+login_service::login_service(auth::session_table_options options) : table_(options), table_options_(options) {}
 
 net::awaitable<std::variant<login_service::ticket, routing::refusal>>
 login_service::session_for(worker& w, const routing::forward_plan& plan, const court& c) {
@@ -83,12 +83,13 @@ login_service::session_for(worker& w, const routing::forward_plan& plan, const c
         }
         wake(key.credential);
         const char* kind = auth::to_string(key.credential.kind);
-        w.stats.login(kind, auth::to_string(outcome.kind));
+        const char* result = outcome.shared ? "shared" : auth::to_string(outcome.kind);
+        w.stats.login(kind, result);
         log::event("login", {{"user", key.credential.user}, {"court", key.credential.court}, {"kind", kind},
-                             {"outcome", auth::to_string(outcome.kind)}});
+                             {"outcome", result}});
         switch (outcome.kind) {
         case login_kind::success:
-            if (key.credential.kind == auth::session_kind::pacer)
+            if (key.credential.kind == auth::session_kind::pacer && !outcome.shared)
                 w.owner.users->note_pacer_notice(key.credential.user, outcome.notice);
             co_return ticket{std::move(outcome.token), true};
         case login_kind::bad_credentials:
@@ -159,6 +160,55 @@ net::awaitable<auth::login_outcome> login_service::log_in(worker& w, const sessi
 }
 
 net::awaitable<auth::login_outcome> login_service::log_in_pacer(worker& w, const session_key& key) {
+    if (!shared_) co_return co_await pacer_login(w, key);
+    // Several daemons on one store: one PACER session per credential firm-wide. Use the one
+    // another daemon published; else take the credential's lease (one login in flight across
+    // daemons), look once more, and log in; while another daemon holds the lease, wait for its
+    // session. A store that cannot be reached refuses new logins (the sessions held keep serving).
+    auth::login_outcome outcome;
+    const std::string lease = "pacer:" + key.credential.user + ":" + key.client_code;
+    auto adopt = [&](store::shared_session s) {
+        outcome = {login_kind::success, std::move(s.token), {}, {}};
+        outcome.shared = true;
+    };
+    net::steady_timer pause(w.io);
+    for (int tries = 0;; ++tries) {
+        if (auto s = shared_->shared_pacer_session(key.credential, key.client_code)) {
+            adopt(std::move(*s));
+            co_return outcome;
+        }
+        auto got = shared_->take_login_lease(lease);
+        if (got == user_directory::lease::held) break;
+        if (got == user_directory::lease::store_down) {
+            outcome.detail = "the firm's store cannot be reached: no new PACER login until it is back";
+            co_return outcome;
+        }
+        if (tries >= shared_login_wait / shared_poll) {
+            outcome.detail = "another daemon's PACER login for this user did not finish in time";
+            co_return outcome;
+        }
+        pause.expires_after(shared_poll);
+        co_await pause.async_wait(use_tuple);
+    }
+    if (auto s = shared_->shared_pacer_session(key.credential, key.client_code)) {
+        adopt(std::move(*s));
+    } else {
+        try {
+            outcome = co_await pacer_login(w, key);
+        } catch (...) {
+            shared_->release_login_lease(lease);
+            throw;
+        }
+        if (outcome.kind == login_kind::success) {
+            auto lifetime = std::chrono::duration_cast<std::chrono::seconds>(table_options_.max_lifetime).count();
+            shared_->publish_pacer_session(key.credential, key.client_code, outcome.token, unix_now() + lifetime);
+        }
+    }
+    shared_->release_login_lease(lease);
+    co_return outcome;
+}
+
+net::awaitable<auth::login_outcome> login_service::pacer_login(worker& w, const session_key& key) {
     auto snap = w.config();
     auto cred = w.owner.users->open_pacer(key.credential.user, key.credential.revision);
     auth::login_outcome outcome;
@@ -238,8 +288,13 @@ bool login_service::relogin_allowed(const session_key& key, std::string_view tok
 }
 
 void login_service::invalidate(const session_key& key, std::string_view token) {
-    std::lock_guard lock(mutex_);
-    if (table_.invalidate(key, token, clock_type::now())) epoch_.fetch_add(1, std::memory_order_release);
+    {
+        std::lock_guard lock(mutex_);
+        if (table_.invalidate(key, token, clock_type::now())) epoch_.fetch_add(1, std::memory_order_release);
+    }
+    // A court refused it: no daemon on the store may hand it out again.
+    if (shared_ && key.credential.kind == auth::session_kind::pacer)
+        shared_->withdraw_pacer_session(key.credential, key.client_code, std::string(token));
 }
 
 void login_service::drop_replaced(worker& w) {

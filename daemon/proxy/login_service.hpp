@@ -18,6 +18,7 @@
 
 #include "auth/outcome.hpp"
 #include "auth/session_table.hpp"
+#include "proxy/user_directory.hpp"
 #include "proxy/net.hpp"
 #include "registry/registry.hpp"
 #include "routing/request.hpp"
@@ -71,6 +72,10 @@ public:
 
     /// The court said "not logged in" to `token`: the next request logs in again.
     void invalidate(const auth::session_key& key, std::string_view token);
+    /// Shares PACER sessions through `users`' store when several daemons use it (issue 14): a
+    /// session another daemon made is used instead of a login, one daemon logs in at a time,
+    /// and a session a court refused is withdrawn for all. Called once, before serving.
+    void share_through(user_directory& users) { shared_ = users.shares_sessions() ? &users : nullptr; }
 
     /// Drops every session whose credential is no longer stored at its revision and logs each
     /// one out upstream, from worker `w`.
@@ -89,6 +94,8 @@ private:
     /// Logs in for `key` (the credential's one login in flight) and records the outcome.
     net::awaitable<auth::login_outcome> log_in(worker& w, const auth::session_key& key, const court& c);
     net::awaitable<auth::login_outcome> log_in_pacer(worker& w, const auth::session_key& key);
+    /// The PACER login itself (log_in_pacer adds the sharing between daemons).
+    net::awaitable<auth::login_outcome> pacer_login(worker& w, const auth::session_key& key);
     net::awaitable<auth::login_outcome> log_in_cmecf(worker& w, const auth::session_key& key, const court& c);
     routing::refusal refused(worker& w, const auth::session_key& key, const court& c, auth::login_kind cause,
                              const std::string& reason);
@@ -98,6 +105,11 @@ private:
 
     std::mutex mutex_;
     auth::session_table table_;
+    user_directory* shared_ = nullptr; ///< set when sessions are shared through a server store
+    auth::session_table_options table_options_;
+    /// How long a daemon waits for another daemon's PACER login, and how often it looks.
+    static constexpr std::chrono::milliseconds shared_poll{100};
+    static constexpr std::chrono::milliseconds shared_login_wait{20'000};
     std::map<auth::credential_id, std::vector<std::shared_ptr<waiter>>> waiters_;
     /// The last TOTP time step sent per PACER login: a code is never sent twice (PACER may
     /// refuse a reused code, and a refusal would mark a good credential failed).

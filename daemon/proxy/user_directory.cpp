@@ -21,6 +21,7 @@ user_directory::user_directory(store& db, std::filesystem::path db_file)
     // While the daemon's connection is open SQLite keeps this file (a closing connection deletes
     // it only when it is the last one), so one descriptor serves for the daemon's life.
     if (!wal_path_.empty()) wal_fd_ = ::open(wal_path_.c_str(), O_RDONLY | O_CLOEXEC);
+    shares_sessions_ = db.shares_sessions();
 }
 
 user_directory::~user_directory() {
@@ -426,6 +427,59 @@ std::vector<user_facts> user_directory::all() {
     std::vector<user_facts> out;
     for (const auto& u : db_.users()) out.push_back(*load(u.name));
     return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// shared PACER sessions
+
+std::optional<store::shared_session> user_directory::shared_pacer_session(const auth::credential_id& credential,
+                                                                          const std::string& client_code) {
+    std::lock_guard lock(mutex_);
+    try {
+        return db_.pacer_session(credential.user, client_code, credential.revision, unix_now());
+    } catch (const std::exception& e) {
+        log::event("shared_session_unread", {{"user", credential.user}, {"error", e.what()}});
+        return std::nullopt;
+    }
+}
+
+void user_directory::publish_pacer_session(const auth::credential_id& credential, const std::string& client_code,
+                                           const std::string& token, std::int64_t expires_at) {
+    std::lock_guard lock(mutex_);
+    try {
+        db_.put_pacer_session(credential.user, client_code, credential.revision, token, expires_at);
+    } catch (const std::exception& e) {
+        log::event("shared_session_unpublished", {{"user", credential.user}, {"error", e.what()}});
+    }
+}
+
+void user_directory::withdraw_pacer_session(const auth::credential_id& credential, const std::string& client_code,
+                                            const std::string& token) {
+    std::lock_guard lock(mutex_);
+    try {
+        db_.drop_pacer_session(credential.user, client_code, token);
+    } catch (const std::exception& e) {
+        log::event("shared_session_not_withdrawn", {{"user", credential.user}, {"error", e.what()}});
+    }
+}
+
+user_directory::lease user_directory::take_login_lease(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    try {
+        return db_.try_login_lease(name) ? lease::held : lease::elsewhere;
+    } catch (const std::exception& e) {
+        log::event("login_lease_failed", {{"error", e.what()}});
+        return lease::store_down;
+    }
+}
+
+void user_directory::release_login_lease(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    try {
+        db_.release_login_lease(name);
+    } catch (const std::exception&) {
+        // A lost connection released it already.
+    }
 }
 
 } // namespace courtroute::proxy

@@ -131,6 +131,22 @@ public:
     /// True when the credential is still stored at that revision.
     bool current(const auth::credential_id& credential);
 
+    // --- PACER sessions shared with the other daemons on a server store (issue 14) ---
+    /// True when the store is shared by several daemons (then the methods below matter).
+    [[nodiscard]] bool shares_sessions() const { return shares_sessions_; }
+    /// Another daemon's live session for the credential, if any (nullopt too when the store fails).
+    std::optional<store::shared_session> shared_pacer_session(const auth::credential_id& credential,
+                                                              const std::string& client_code);
+    /// Publishes the session this daemon made; withdraws one a court refused. Failures are logged.
+    void publish_pacer_session(const auth::credential_id& credential, const std::string& client_code,
+                               const std::string& token, std::int64_t expires_at);
+    void withdraw_pacer_session(const auth::credential_id& credential, const std::string& client_code,
+                                const std::string& token);
+    enum class lease { held, elsewhere, store_down };
+    /// The firm-wide login lease of the credential (one PACER login in flight across daemons).
+    lease take_login_lease(const std::string& name);
+    void release_login_lease(const std::string& name);
+
     // --- status ---
     /// Every user's facts, fresh from the store plus run-time facts.
     std::vector<user_facts> all();
@@ -149,6 +165,7 @@ private:
 
     std::mutex mutex_;
     store& db_;
+    bool shares_sessions_ = false;
     std::string wal_path_;
     int wal_fd_ = -1;  ///< the write-ahead log, held open: fstat is a third of stat's cost
     std::int64_t data_version_ = -1;

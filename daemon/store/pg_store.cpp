@@ -119,6 +119,16 @@ CREATE TABLE courtroute_changes (
     version BIGINT NOT NULL
 );
 INSERT INTO courtroute_changes (id, version) VALUES (1, 1);
+-- The PACER session of each (user, client code), shared by every daemon: the token sealed like a
+-- password, tied to the credential's revision (a replaced password voids it).
+CREATE TABLE pacer_sessions (
+    "user"      TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    client_code TEXT NOT NULL,
+    revision    BIGINT NOT NULL,
+    token       BYTEA NOT NULL,
+    expires_at  BIGINT NOT NULL,
+    PRIMARY KEY ("user", client_code)
+);
 CREATE FUNCTION courtroute_note_change() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     v BIGINT;
@@ -907,6 +917,71 @@ std::int64_t pg_store::prune_audit(std::int64_t before, int limit) {
         .exec("DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < $1 ORDER BY id LIMIT $2)",
               {before, limit < 0 ? param::null() : param(limit)})
         .affected();
+}
+
+// --- shared PACER sessions and the firm-wide login lease ---
+
+namespace {
+
+std::string pacer_session_context(const std::string& user, const std::string& client_code) {
+    return "pacer.session:" + user + ":" + client_code;
+}
+
+/// The advisory lock key of a lease name: 63 bits of its SHA-256 (collisions only serialise two
+/// logins that did not need it).
+std::int64_t lease_key(std::string_view name) {
+    auto digest = sha256(name);
+    std::uint64_t k = 0;
+    for (int i = 0; i < 8; ++i) k = (k << 8) | static_cast<unsigned char>(digest[static_cast<std::size_t>(i)]);
+    return static_cast<std::int64_t>(k >> 1);
+}
+
+} // namespace
+
+std::optional<store::shared_session> pg_store::pacer_session(const std::string& user, const std::string& client_code,
+                                                             std::int64_t revision, std::int64_t now) {
+    const auto s = db();
+    auto r = s.exec(R"sql(SELECT token, expires_at FROM pacer_sessions
+                          WHERE "user" = $1 AND client_code = $2 AND revision = $3 AND expires_at > $4)sql",
+                    {user, client_code, revision, now});
+    if (r.empty()) return std::nullopt;
+    return shared_session{unseal(box_, where_, r.bytes(0, 0), pacer_session_context(user, client_code),
+                                 "the shared PACER session of user " + quote(user)),
+                          r.int64(0, 1)};
+}
+
+void pg_store::put_pacer_session(const std::string& user, const std::string& client_code, std::int64_t revision,
+                                 const std::string& token, std::int64_t expires_at) {
+    std::string sealed = box_.seal(token, pacer_session_context(user, client_code));
+    const auto s = db();
+    (void)s.exec(R"sql(
+        INSERT INTO pacer_sessions ("user", client_code, revision, token, expires_at)
+        SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM users WHERE name = $1)
+        ON CONFLICT ("user", client_code) DO UPDATE SET
+            revision = excluded.revision, token = excluded.token, expires_at = excluded.expires_at
+    )sql",
+                 {user, client_code, revision, param::bytea(std::move(sealed)), expires_at});
+}
+
+void pg_store::drop_pacer_session(const std::string& user, const std::string& client_code, const std::string& token) {
+    const auto s = db();
+    auto r = s.exec(R"sql(SELECT token FROM pacer_sessions WHERE "user" = $1 AND client_code = $2)sql",
+                    {user, client_code});
+    if (r.empty()) return;
+    // Only the session the court refused: another daemon may already have published a new one.
+    auto held = box_.open(r.bytes(0, 0), pacer_session_context(user, client_code));
+    if (held && *held != token) return;
+    (void)s.exec(R"sql(DELETE FROM pacer_sessions WHERE "user" = $1 AND client_code = $2)sql", {user, client_code});
+}
+
+bool pg_store::try_login_lease(std::string_view key) {
+    const auto s = db();
+    return s.exec("SELECT pg_try_advisory_lock($1)", {lease_key(key)}).boolean(0, 0);
+}
+
+void pg_store::release_login_lease(std::string_view key) {
+    const auto s = db();
+    (void)s.exec("SELECT pg_advisory_unlock($1)", {lease_key(key)});
 }
 
 } // namespace courtroute

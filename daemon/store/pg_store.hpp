@@ -29,6 +29,15 @@ public:
     /// parameter removed.
     [[nodiscard]] static std::string redact_conninfo(std::string_view conninfo);
 
+    [[nodiscard]] bool shares_sessions() const override { return true; }
+    [[nodiscard]] std::optional<shared_session> pacer_session(const std::string& user, const std::string& client_code,
+                                                              std::int64_t revision, std::int64_t now) override;
+    void put_pacer_session(const std::string& user, const std::string& client_code, std::int64_t revision,
+                           const std::string& token, std::int64_t expires_at) override;
+    void drop_pacer_session(const std::string& user, const std::string& client_code, const std::string& token) override;
+    [[nodiscard]] bool try_login_lease(std::string_view key) override;
+    void release_login_lease(std::string_view key) override;
+
     [[nodiscard]] std::string add_user(const std::string& name) override;
     [[nodiscard]] std::string rotate_user(const std::string& name) override;
     void remove_user(const std::string& name) override;

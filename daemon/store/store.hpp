@@ -183,6 +183,34 @@ public:
     };
     [[nodiscard]] virtual std::vector<fees::entry> fee_entries(const fee_filter& f) const = 0;
 
+    // --- PACER sessions shared by every daemon on the store (issue 14) ---
+    /// True for a store several daemons share (PostgreSQL): they then use one PACER session per
+    /// credential and log in one at a time. The embedded store has one daemon: false, and the
+    /// methods below do nothing.
+    [[nodiscard]] virtual bool shares_sessions() const { return false; }
+    /// A live session another daemon made for the user's PACER login at `revision` under
+    /// `client_code`: its token (opened) and when it ends (unix seconds).
+    struct shared_session {
+        std::string token; ///< secret
+        std::int64_t expires_at = 0;
+    };
+    [[nodiscard]] virtual std::optional<shared_session> pacer_session(const std::string& /*user*/,
+                                                                      const std::string& /*client_code*/,
+                                                                      std::int64_t /*revision*/, std::int64_t /*now*/) {
+        return std::nullopt;
+    }
+    /// Publishes (replaces) the session this daemon just made; sealed like a password.
+    virtual void put_pacer_session(const std::string& /*user*/, const std::string& /*client_code*/,
+                                   std::int64_t /*revision*/, const std::string& /*token*/, std::int64_t /*expires_at*/) {}
+    /// Withdraws the session, if it is still `token` (a court said it ended).
+    virtual void drop_pacer_session(const std::string& /*user*/, const std::string& /*client_code*/,
+                                    const std::string& /*token*/) {}
+    /// Firm-wide single flight: true when this process now holds the login lease named `key`
+    /// (until release_login_lease, or until the process or its connection dies: a killed daemon
+    /// never leaves a stuck lease). False when another process holds it.
+    [[nodiscard]] virtual bool try_login_lease(std::string_view /*key*/) { return true; }
+    virtual void release_login_lease(std::string_view /*key*/) {}
+
     // --- audit trail ---
     /// Appends rows in one transaction.
     virtual void append_audit(const std::vector<audit_record>& rows) = 0;

@@ -16,7 +16,7 @@ import pgcluster  # noqa: E402
 from harness import Daemon, SecretWatch, Simulator, curl  # noqa: E402
 
 COURTS = {"pga": dict(type="bankruptcy"), "pgb": dict(type="district")}
-DAEMONS = 2
+DAEMONS = 3
 
 
 class PostgresStoreTest(unittest.TestCase):
@@ -95,7 +95,7 @@ class PostgresStoreTest(unittest.TestCase):
             self.assertEqual((r.returncode, r.status), (0, 200), r.stderr)
         after = [x for x in self.sim.pacer_attempts[mark:] if x.login == "pgal01"]
         self.assertTrue(after, "a login with the new password")
-        self.assertEqual([x.result for x in after], ["0"] * DAEMONS, "each daemon logged in again, with the new password")
+        self.assertEqual([x.result for x in after], ["0"], "one login with the new password serves every daemon")
         # The store holds no secret in clear.
         dump = self.pg.query("SELECT string_agg(t::text, ' ') FROM (SELECT * FROM pacer_logins) t")
         self.assertNotIn(pw2, dump)
@@ -104,7 +104,7 @@ class PostgresStoreTest(unittest.TestCase):
             self.watch.assert_absent(log=d.log_text())
 
     def test_a_token_rotated_on_one_daemon_stops_working_on_every_daemon(self):
-        a, b = self.daemons
+        a, b = self.daemons[:2]
         old = b.add_user("pgbob")
         self.sim.add_pacer_account("pgbo01", "Pw-bo-%s" % os.urandom(4).hex())
         r = a.cli(["user", "rotate", "pgbob"])
@@ -115,6 +115,66 @@ class PostgresStoreTest(unittest.TestCase):
         for d in self.daemons:
             r = self.get(d, "pgbob", old, "pga")
             self.assertEqual(r.status, 407, "the old token is refused everywhere")
+
+    def test_one_pacer_login_per_attorney_across_daemons(self):
+        """Concurrent first requests of several attorneys through every daemon: one PACER login
+        per attorney firm-wide (one daemon logs in, the others use its session)."""
+        import concurrent.futures
+        users = []
+        for i in range(4):
+            user, login = "pgc%02d" % i, "pgcl%02d" % i
+            pw = self.watch.add("pacer password", "Pw-c%d-%s" % (i, os.urandom(6).hex()))
+            self.sim.add_pacer_account(login, pw)
+            token = self.daemons[i % DAEMONS].add_user(user)
+            r = self.daemons[(i + 1) % DAEMONS].cli(["pacer", "set", user, "--login", login], stdin=pw + "\n")
+            self.assertEqual(r.returncode, 0, self.watch.redact(r.stderr))
+            users.append((user, login, token))
+        mark = len(self.sim.pacer_attempts)
+        jobs = [(d, u) for u in users for d in self.daemons for _ in range(3)]   # 4 x 3 x 3 = 36 clients
+        with concurrent.futures.ThreadPoolExecutor(len(jobs)) as ex:
+            results = list(ex.map(lambda j: self.get(j[0], j[1][0], j[1][2], "pga" if j[0] is self.daemons[0] else "pgb"),
+                                  jobs))
+        for r in results:
+            self.assertEqual((r.returncode, r.status), (0, 200), r.stderr)
+        attempts = [x.login for x in self.sim.pacer_attempts[mark:]]
+        for user, login, _ in users:
+            self.assertEqual(attempts.count(login), 1, "PACER logins of %s across %d daemons" % (login, DAEMONS))
+        print("pgstore: %d clients across %d daemons, %d attorneys, PACER logins per attorney: %s"
+              % (len(jobs), DAEMONS, len(users), sorted(attempts.count(u[1]) for u in users)))
+
+    def test_a_daemon_killed_mid_login_leaves_no_stuck_lease(self):
+        import signal
+        import threading
+        pw = self.watch.add("pacer password", "Pw-k-%s" % os.urandom(6).hex())
+        self.sim.add_pacer_account("pgkl01", pw)
+        token = self.daemons[0].add_user("pgkill")
+        r = self.daemons[0].cli(["pacer", "set", "pgkill", "--login", "pgkl01"], stdin=pw + "\n")
+        self.assertEqual(r.returncode, 0, self.watch.redact(r.stderr))
+        doomed = Daemon(os.path.join(self.tmp, "doomed"), sim=self.sim, watch=self.watch, extra=self.daemons[0].extra)
+        doomed.write_config()
+        doomed.start()
+        mark = len(self.sim.pacer_attempts)
+        self.sim.pacer_slow_seconds = 30.0
+        self.sim.pacer_fault, self.sim.pacer_fault_remaining = "slow", 1
+        try:
+            t = threading.Thread(target=self.get, args=(doomed, "pgkill", token, "pga"), daemon=True)
+            t.start()
+            deadline = time.monotonic() + 10
+            while not any(x.login == "pgkl01" for x in self.sim.pacer_attempts[mark:]):
+                self.assertLess(time.monotonic(), deadline, "the doomed daemon's PACER login never started")
+                time.sleep(0.05)
+            os.kill(doomed.proc.pid, signal.SIGKILL)
+            doomed.proc.wait(10)
+            started = time.monotonic()
+            r = self.get(self.daemons[1], "pgkill", token, "pgb")
+            took = time.monotonic() - started
+        finally:
+            self.sim.pacer_fault = None
+            doomed.stop()
+        self.assertEqual((r.returncode, r.status), (0, 200), r.stderr)
+        self.assertLess(took, 10, "the killed daemon's lease held another daemon's login back")
+        self.assertEqual([x.login for x in self.sim.pacer_attempts[mark:]].count("pgkl01"), 2)
+        print("pgstore: daemon killed mid-login; another daemon logged in %.1f s later (no stuck lease)" % took)
 
     def test_a_bad_store_is_one_clear_line(self):
         d = self.daemons[0]

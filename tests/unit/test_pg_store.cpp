@@ -741,3 +741,38 @@ TEST_F(PgStore, LockTimeoutFailsFastAndTheConnectionRecovers) {
     }
     EXPECT_EQ(s->users().size(), 1u);
 }
+
+TEST_F(PgStore, SharedPacerSessionsAndLoginLeases) {
+    auto a = open(), b = open();
+    EXPECT_TRUE(a->shares_sessions());
+    (void)a->add_user("alice");
+    const auto now = unix_now();
+    EXPECT_FALSE(b->pacer_session("alice", "", 7, now));
+    a->put_pacer_session("alice", "", 7, "tok-one", now + 3600);
+    auto got = b->pacer_session("alice", "", 7, now);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->token, "tok-one");
+    EXPECT_EQ(got->expires_at, now + 3600);
+    EXPECT_FALSE(b->pacer_session("alice", "", 8, now)) << "another revision: a replaced password voids it";
+    EXPECT_FALSE(b->pacer_session("alice", "matter-1", 7, now)) << "per client code";
+    EXPECT_FALSE(b->pacer_session("alice", "", 7, now + 3600)) << "expired";
+    // Sealed at rest: the token is not in the table.
+    raw_conn raw(url_);
+    EXPECT_EQ(raw.query("SELECT position('tok-one' in encode(token, 'escape')) FROM pacer_sessions").at(0).at(0), "0");
+    // Withdrawn only when it is still the refused token.
+    b->drop_pacer_session("alice", "", "tok-other");
+    EXPECT_TRUE(a->pacer_session("alice", "", 7, now));
+    b->drop_pacer_session("alice", "", "tok-one");
+    EXPECT_FALSE(a->pacer_session("alice", "", 7, now));
+    // Publishing for a removed user does nothing (and does not fail).
+    a->put_pacer_session("ghost", "", 1, "tok", now + 60);
+    EXPECT_FALSE(a->pacer_session("ghost", "", 1, now));
+    // The lease: one holder at a time; a closed connection releases it.
+    EXPECT_TRUE(a->try_login_lease("pacer:alice:"));
+    EXPECT_FALSE(b->try_login_lease("pacer:alice:"));
+    EXPECT_TRUE(b->try_login_lease("pacer:bob:"));
+    a->release_login_lease("pacer:alice:");
+    EXPECT_TRUE(b->try_login_lease("pacer:alice:"));
+    b.reset();
+    EXPECT_TRUE(a->try_login_lease("pacer:alice:")) << "a dead holder leaves no stuck lease";
+}
