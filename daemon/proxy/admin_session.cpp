@@ -1,5 +1,7 @@
 #include "proxy/admin_session.hpp"
 
+#include <boost/json/serialize.hpp>
+
 #include "core/names.hpp"
 #include "core/url.hpp"
 #include "proxy/daemon.hpp"
@@ -27,7 +29,12 @@ net::awaitable<void> serve_admin(worker& w, net::local::stream_protocol::socket 
         auto path = target.substr(0, target.find('?'));
         if (req.method() == http::verb::get && path == "/status") {
             res.set(http::field::content_type, "application/json");
-            res.body() = w.owner.status_json();
+            try {
+                res.body() = w.owner.status_json();
+            } catch (const store_unavailable& e) {
+                res.result(http::status::service_unavailable);
+                res.body() = boost::json::serialize(boost::json::object{{"error", e.what()}}) + "\n";
+            }
         } else if (req.method() == http::verb::post && path == "/verify") {
             // POST /verify?user=U&court=C: one court's link, asked of the court itself.
             std::string user, court_id;

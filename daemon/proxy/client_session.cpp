@@ -83,16 +83,29 @@ public:
                 // to a name an attacker points at it, and not sent by a browser from another site.
                 keep = co_await write_refusal(stream_, req, *foreign, "", "none");
             } else if (auto* p = std::get_if<routing::local_endpoint>(&what)) {
-                keep = co_await serve_local(req, p->which, *snap);
+                std::optional<routing::refusal> down;
+                try {
+                    keep = co_await serve_local(req, p->which, *snap);
+                } catch (const store_unavailable& e) {
+                    down = store_refusal(e);
+                }
+                if (down) keep = co_await write_refusal(stream_, req, *down, "", "none");
             } else {
                 auto& cr = std::get<routing::court_request>(what);
-                auto user = authenticate(req, http::field::authorization, scheme::bearer, *snap);
-                if (!user) {
-                    keep = co_await write_refusal(stream_, req, routing::credentials_required(routing::credentials_for::path_mode),
-                                                  cr.target->id, "none");
-                } else {
-                    keep = co_await forward(stream_, buffer, in, *user, cr, *snap);
+                std::optional<routing::refusal> down;
+                try {
+                    auto user = authenticate(req, http::field::authorization, scheme::bearer, *snap);
+                    if (!user) {
+                        keep = co_await write_refusal(stream_, req,
+                                                      routing::credentials_required(routing::credentials_for::path_mode),
+                                                      cr.target->id, "none");
+                    } else {
+                        keep = co_await forward(stream_, buffer, in, *user, cr, *snap);
+                    }
+                } catch (const store_unavailable& e) {
+                    down = store_refusal(e);
                 }
+                if (down) keep = co_await write_refusal(stream_, req, *down, cr.target->id, "none");
             }
             // A local answer left an unread body on the wire: the connection is out of step.
             if (!keep || (in.body_pending && !in.parser.is_done())) break;
@@ -352,6 +365,15 @@ private:
     /// proxy takes Basic (what browsers can send), local pages take either.
     enum class scheme { bearer, basic, either };
 
+    /// The answer to a request that needed an unreachable store (a server store's outage).
+    static routing::refusal store_refusal(const store_unavailable& e) {
+        routing::refusal r;
+        r.status = 503;
+        r.outcome = "store_unreachable";
+        r.text = e.what();
+        return r;
+    }
+
     /// The local user a request speaks for: the token in `field` in one of the accepted schemes,
     /// else `policy.anonymous_user`, else nobody.
     std::optional<std::string> authenticate(const http::request<http::string_body>& req, http::field field,
@@ -399,7 +421,17 @@ private:
 
     net::awaitable<void> handle_connect(beast::flat_buffer& buffer, const http::request<http::string_body>& req,
                                         const routing::connect_request& c, const snapshot& snap) {
-        auto user = authenticate(req, http::field::proxy_authorization, scheme::basic, snap);
+        std::optional<std::string> user;
+        std::optional<routing::refusal> down;
+        try {
+            user = authenticate(req, http::field::proxy_authorization, scheme::basic, snap);
+        } catch (const store_unavailable& e) {
+            down = store_refusal(e);
+        }
+        if (down) {
+            co_await write_refusal(stream_, req, *down, "", "none");
+            co_return;
+        }
         if (!user) {
             co_await write_refusal(stream_, req, routing::credentials_required(routing::credentials_for::proxy), "", "none");
             co_return;
@@ -459,7 +491,13 @@ private:
             auto snap = w_.config();
             auto& req = in.req;
             w_.users.refresh();  // the tunnel authenticated once; the store may have changed since
-            if (!still_authorized(user, *snap)) {
+            bool authorized = true;
+            try {
+                authorized = still_authorized(user, *snap);
+            } catch (const store_unavailable&) {
+                // The tunnel was authenticated; with the store away nothing could have revoked it.
+            }
+            if (!authorized) {
                 // The token that opened this tunnel was rotated, or the user removed: the
                 // tunnel ends here; the client reconnects with its new token.
                 log::event("tunnel_closed", {{"user", user}, {"host", host}, {"reason", "token no longer valid"}});
@@ -484,7 +522,15 @@ private:
                 co_return;
             }
             auto& cr = std::get<routing::court_request>(what);
-            if (!co_await forward(stream, buffer, in, user, cr, *snap)) co_return;
+            std::optional<routing::refusal> down;
+            bool keep = false;
+            try {
+                keep = co_await forward(stream, buffer, in, user, cr, *snap);
+            } catch (const store_unavailable& e) {
+                down = store_refusal(e);
+            }
+            if (down) keep = co_await write_refusal(stream, req, *down, cr.target->id, "none");
+            if (!keep) co_return;
             if (in.body_pending && !in.parser.is_done()) co_return;  // a refusal left the body unread
         }
     }

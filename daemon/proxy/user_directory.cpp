@@ -36,18 +36,20 @@ user_directory::view::view(user_directory& dir) : dir_(dir) {}
 
 void user_directory::view::refresh() {
     // Every commit appends to (or rewrites) the write-ahead log: a changed size or time is the
-    // cheap sign that the store may have changed; data_version then says whether it did.
-    if (dir_.wal_path_.empty()) return;  // a server store: the housekeeping timer asks it
-    struct stat st {};
-    file_signature now;
-    int rc = dir_.wal_fd_ >= 0 ? ::fstat(dir_.wal_fd_, &st) : ::stat(dir_.wal_path_.c_str(), &st);
-    if (rc == 0)
-        now = {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
-               st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec,
-               st.st_ctim.tv_sec * 1'000'000'000LL + st.st_ctim.tv_nsec};
-    if (now != wal_) {
-        wal_ = now;
-        dir_.check_store();
+    // cheap sign that the store may have changed; data_version then says whether it did. A
+    // server store has no such file: the housekeeping timer asks it, and bumps the epoch.
+    if (!dir_.wal_path_.empty()) {
+        struct stat st {};
+        file_signature now;
+        int rc = dir_.wal_fd_ >= 0 ? ::fstat(dir_.wal_fd_, &st) : ::stat(dir_.wal_path_.c_str(), &st);
+        if (rc == 0)
+            now = {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
+                   st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec,
+                   st.st_ctim.tv_sec * 1'000'000'000LL + st.st_ctim.tv_nsec};
+        if (now != wal_) {
+            wal_ = now;
+            dir_.check_store();
+        }
     }
     if (auto e = dir_.epoch(); e != epoch_) {
         epoch_ = e;
@@ -60,9 +62,11 @@ std::optional<std::string> user_directory::view::user_for_token(std::string_view
     auto key = sha256(token);
     if (auto hit = tokens_.find(key); hit != tokens_.end()) return hit->second;
     std::optional<std::string> user;
-    {
+    try {
         std::lock_guard lock(dir_.mutex_);
         user = dir_.db_.user_for_token(token);
+    } catch (const store_error& e) {
+        dir_.store_failed(e);
     }
     // Only hits are kept (wrong tokens must not grow memory); the map dies with any change.
     if (user && tokens_.size() < 4096) tokens_.emplace(std::move(key), *user);
@@ -72,9 +76,11 @@ std::optional<std::string> user_directory::view::user_for_token(std::string_view
 const user_directory::facts_ptr& user_directory::view::facts(const std::string& user) {
     if (auto hit = facts_.find(user); hit != facts_.end()) return hit->second;
     facts_ptr f;
-    {
+    try {
         std::lock_guard lock(dir_.mutex_);
         f = dir_.load(user);
+    } catch (const store_error& e) {
+        dir_.store_failed(e);
     }
     return facts_.emplace(user, std::move(f)).first->second;
 }
@@ -116,13 +122,31 @@ void user_directory::changed(const std::string& user) {
 void user_directory::check_store() {
     {
         std::lock_guard lock(mutex_);
-        auto v = db_.data_version();
+        std::int64_t v = 0;
+        try {
+            v = db_.data_version();
+        } catch (const store_error& e) {
+            // A server store's outage: what is in memory keeps serving; say so once.
+            if (!store_down_.exchange(true)) log::event("store_unreachable", {{"error", e.what()}});
+            return;
+        }
+        if (store_down_.exchange(false)) {
+            log::event("store_reachable");
+            data_version_ = -1;  // whatever changed meanwhile: read it all again
+        }
         if (v == data_version_) return;
         data_version_ = v;
         cache_.clear();
         epoch_.fetch_add(1, std::memory_order_release);
     }
     if (on_store_change) on_store_change();
+}
+
+void user_directory::store_failed(const std::exception& what) {
+    if (!store_down_.exchange(true)) log::event("store_unreachable", {{"error", what.what()}});
+    // The detail (the server, its message) goes to the log, not to the client.
+    throw store_unavailable("courtroute's store cannot be reached: users and sessions this daemon already "
+                            "holds keep working, but this request needs the store; try again once it is back");
 }
 
 template <class F>
@@ -425,7 +449,11 @@ bool user_directory::current(const auth::credential_id& c) {
 std::vector<user_facts> user_directory::all() {
     std::lock_guard lock(mutex_);
     std::vector<user_facts> out;
-    for (const auto& u : db_.users()) out.push_back(*load(u.name));
+    try {
+        for (const auto& u : db_.users()) out.push_back(*load(u.name));
+    } catch (const store_error& e) {
+        store_failed(e);
+    }
     return out;
 }
 

@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -25,6 +26,12 @@
 #include "store/store.hpp"
 
 namespace courtroute::proxy {
+
+/// A request needed the store and the store could not be reached (a server store's outage):
+/// the client gets 503 with this message; everything held in memory keeps serving.
+struct store_unavailable : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
 
 class user_directory {
 public:
@@ -150,6 +157,8 @@ public:
     // --- status ---
     /// Every user's facts, fresh from the store plus run-time facts.
     std::vector<user_facts> all();
+    /// True while the store cannot be reached (noticed by check_store or a failed lookup).
+    [[nodiscard]] bool store_down() const { return store_down_.load(std::memory_order_acquire); }
     /// Bumped by every change a view must see.
     [[nodiscard]] std::uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
 
@@ -200,6 +209,9 @@ private:
     /// last one when it was a charge that found its quote. Requires mutex_.
     std::optional<std::int64_t> flush_fees(std::chrono::milliseconds wait);
     std::atomic<std::uint64_t> epoch_{1};
+    std::atomic<bool> store_down_{false};
+    /// Records that the store failed (`what`), logged once per outage; throws store_unavailable.
+    [[noreturn]] void store_failed(const std::exception& what);
 };
 
 } // namespace courtroute::proxy
