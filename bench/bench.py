@@ -6,7 +6,7 @@ interleaved (A B C, A B C, ...), and each figure is the median of per-round rati
 listen on loopback addresses; every process started here is stopped on exit, found by PID; the
 user token and PACER password live only in files under the temporary directory.
 
-Standard library only (plus tests/sim for B8); runs under Debian's /usr/bin/python3.
+Standard library only (plus tests/sim for B8 and B9, tests/e2e/pgcluster.py for B9); runs under Debian's /usr/bin/python3.
 """
 
 import base64
@@ -39,6 +39,7 @@ DOC_PATH = "/doc/big.pdf"               # B5's large document
 EXPECT = "login.pl?logout"              # a logged-in CM/ECF page has the logout link
 MAIN_HOST = "ecf.azb.uscourts.gov"
 PACER = "pacer.login.uscourts.gov"
+ALL_SCENARIOS = ("B1", "B2", "B3", "B5", "B6", "B8", "B9")   # a run of all of them rewrites RESULTS.md
 
 
 class HarnessError(Exception):
@@ -121,6 +122,29 @@ class Proc:
             return "\n".join(lines[-n:])
         except OSError:
             return ""
+
+
+class _PgProc:
+    """B9's PostgreSQL server (started by pg_ctl as the postgres user, so not a child of the
+    harness) in Proc.all, so that stop_all stops it too: pg_ctl stop, which signals the PID in
+    its postmaster.pid, then the cluster's folder is removed."""
+
+    def __init__(self, pg):
+        self.pg = pg
+        self.name = "postgresql (B9)"
+
+    @property
+    def pid(self):
+        try:
+            with open(os.path.join(self.pg.data, "postmaster.pid"), encoding="ascii") as f:
+                return int(f.readline())
+        except (OSError, ValueError):
+            return -1
+
+    def stop(self, timeout=10.0):  # noqa: ARG002 - same signature as Proc.stop
+        if self in Proc.all:
+            Proc.all.remove(self)
+        self.pg.stop()
 
 
 def stop_all():
@@ -245,7 +269,15 @@ class Bench:
         self.b8_seconds = env_num("BENCH_B8_SECONDS", 30, 5, s)
         self.b8_expiries = env_num("BENCH_B8_EXPIRIES", 5, 2, s, int)
         self.b8_conns = env_num("BENCH_B8_CONNS", 4, None, s, int)
-        self.only = set((os.environ.get("BENCH_ONLY") or "B1 B2 B3 B5 B6 B8").upper().split())
+        self.b9_rounds = env_num("BENCH_B9_ROUNDS", 3, 1, s, int)
+        self.b9_seconds = env_num("BENCH_B9_SECONDS", 10, 2, s)
+        self.b9_daemons = env_num("BENCH_B9_DAEMONS", 3, None, s, int)
+        self.b9_users = env_num("BENCH_B9_USERS", 10, None, s, int)
+        self.b9_conns = env_num("BENCH_B9_CONNS", 1, None, s, int)
+        t9 = os.environ.get("BENCH_B9_THREADS")
+        self.b9_threads = int(t9) if t9 else None   # None: the daemon's default (one per core)
+        self.b9_prewarm = os.environ.get("BENCH_B9_PREWARM") == "1"
+        self.only = set((os.environ.get("BENCH_ONLY") or " ".join(ALL_SCENARIOS)).upper().split())
         self.bin = os.path.abspath(os.environ.get("COURTROUTE_BIN") or os.path.join(REPO, "build", "daemon"))
         self.loadgen_bin = os.path.abspath(os.environ.get("BENCH_LOADGEN") or
                                            os.path.join(os.path.dirname(self.bin), "bench", "loadgen"))
@@ -1108,6 +1140,280 @@ forwarded_for delete
                 daemon.stop()
             sim.stop()
 
+    # ------------------------------------------------------------------ B9
+
+    def b9(self):
+        """Three daemons on one PostgreSQL store (issue 14) vs one daemon on the embedded SQLite
+        store. Court pages come from the bench's nginx upstream (so the daemons, not the upstream,
+        are what is measured); PACER's cso-auth goes to tests/sim, which counts every login by
+        PACER account. Each round and side starts from an empty store (a new SQLite state dir, a
+        new PostgreSQL database), adds the attorneys through the CLI and starts fresh daemons, so
+        every attorney's first login happens under the load and is counted."""
+        import pgcluster  # noqa: E402  (tests/e2e on sys.path)
+        why = pgcluster.available()
+        if why:
+            self.skip("B9 (three daemons on one PostgreSQL store)", why)
+            return
+        from sim.sim import Simulator  # noqa: E402
+        n_d, n_u, conns = self.b9_daemons, self.b9_users, self.b9_conns
+        log("B9 %d daemons on one PostgreSQL store vs 1 daemon on SQLite: %d attorneys, %d connections, "
+            "%.0f s per side and round" % (n_d, n_u, n_d * n_u * conns, self.b9_seconds))
+        d = os.path.join(self.t, "b9")
+        os.makedirs(d)
+        os.chmod(d, 0o700)
+        sim = Simulator(os.path.join(d, "sim"), courts={})   # PACER only; courts are the nginx upstream
+        sim.start()
+        pg = None
+        try:
+            ca = os.path.join(d, "upstream-ca.pem")   # the bench upstream's CA and the simulator's
+            with open(ca, "w", encoding="ascii") as f:
+                for src in (self.ca, sim.ca_pem):
+                    with open(src, encoding="ascii") as g:
+                        f.write(g.read().rstrip("\n") + "\n")
+            courts_dir = os.path.join(d, "courts.d")
+            os.makedirs(courts_dir)
+            shutil.copy(os.path.join(REPO, "courts.d", "azb.toml"), courts_dir)
+            resolve = '"%s:443" = "%s", "%s:443" = "127.0.0.1:%d"' % (MAIN_HOST, self.up_url, PACER, sim.port)
+            self.b9_base = ('[registry]\ndirs = ["%s"]\n\n[upstream]\nca_file = "%s"\nresolve = { %s }\n'
+                            % (courts_dir, ca, resolve))
+            self.b9_pacer = []
+            for i in range(n_u):
+                login, pw = "b9pacer%02d" % i, secrets.token_hex(16)
+                self.secrets.append(("pacer password", pw))
+                sim.add_pacer_account(login, pw)
+                self.b9_pacer.append((login, pw))
+            db_password = secrets.token_hex(18)
+            self.secrets.append(("store password", db_password))
+            pg = pgcluster.PgCluster(db_password)
+            Proc.all.append(_PgProc(pg))   # registered first: a failed start is cleaned up too
+            try:
+                pg.start()
+            except RuntimeError as e:
+                raise HarnessError("B9: PostgreSQL did not start: %s" % self.redact(str(e)))
+            pwfile = os.path.join(d, "store.password")
+            key = os.path.join(d, "firm.key")
+            old = os.umask(0o077)
+            try:
+                with open(pwfile, "w", encoding="ascii") as f:
+                    f.write(db_password + "\n")
+                with open(key, "wb") as f:
+                    f.write(os.urandom(32))
+            finally:
+                os.umask(old)
+            for rnd in range(1, self.b9_rounds + 1):
+                for side in ("sqlite", "pg"):
+                    if side == "pg":
+                        db = "courtroute_r%d" % rnd
+                        try:
+                            pg.query("CREATE DATABASE %s OWNER courtroute" % db, db="postgres")
+                        except RuntimeError as e:
+                            raise HarnessError("B9: %s" % self.redact(str(e)))
+                        extra = ('\n[store]\nurl = "%s"\npassword_file = "%s"\n\n[secrets]\nkey_file = "%s"\n'
+                                 % (pg.url(db), pwfile, key))
+                        rec = self.b9_side(sim, os.path.join(d, "pg-r%d" % rnd), n_d, extra, pg, db)
+                    else:
+                        rec = self.b9_side(sim, os.path.join(d, "sqlite-r%d" % rnd), 1, "")
+                    rec.update({"s": "B9", "round": rnd, "side": side, "users": n_u, "seconds": self.b9_seconds})
+                    self.record(rec)
+                    per = sorted(rec["logins"].values())
+                    log("  B9 r=%d %-6s %d daemon(s) %8.0f req/s (each %s) p50 %5.0f µs p99 %6.0f µs; PACER "
+                        "logins per attorney min %d max %d total %d; %d non-2xx, %d bad bodies, %d socket errors" % (
+                            rnd, side, rec["daemons"], rec["lg"]["rps"],
+                            "/".join("%.0f" % x for x in rec["each_rps"]), rec["lg"]["lat_us"]["p50"] or 0,
+                            rec["lg"]["lat_us"]["p99"] or 0, per[0] if per else 0, per[-1] if per else 0, sum(per),
+                            rec["lg"]["non2xx"], rec["lg"]["bad_body"], rec["lg"]["socket_errors"]))
+                    if rec.get("store"):
+                        log("         store: %d commits, %d link_observations writes for %d responses" % (
+                            rec["store"]["commits"], rec["store"]["observation_writes"], rec["lg"]["responses"]))
+                    self.check_cr("B9 %s round %d" % (side, rnd), rec["lg"])
+                    if rec["lg"]["responses"] == 0:
+                        raise HarnessError("B9 %s produced no requests" % side)
+                    if rec["lg"]["bad_body"]:
+                        self.fail("B9 %s round %d: %d responses were not the logged-in page" % (
+                            side, rnd, rec["lg"]["bad_body"]))
+                    if side == "pg" and (not per or per[0] != 1 or per[-1] != 1):
+                        self.note("B9 round %d: PACER logins per attorney across %d daemons were %s (1 each "
+                                  "expected)" % (rnd, n_d, per))
+        finally:
+            sim.stop()
+            if pg is not None:
+                for p in list(Proc.all):
+                    if isinstance(p, _PgProc) and p.pg is pg:
+                        p.stop()
+
+    @staticmethod
+    def b9_store_counts(pg, db):
+        """Commits in the round's database and writes to link_observations (PostgreSQL's own
+        statistics), to see what the daemons write per request."""
+        try:
+            commits = int(pg.query("SELECT xact_commit FROM pg_stat_database WHERE datname = '%s'" % db,
+                                   db="postgres") or 0)
+            obs = int(pg.query("SELECT coalesce(sum(n_tup_ins + n_tup_upd), 0) FROM pg_stat_user_tables "
+                               "WHERE relname = 'link_observations'", db=db) or 0)
+            return commits, obs
+        except (RuntimeError, ValueError):
+            return None, None
+
+    def b9_prewarm_store(self, dm, headers):
+        """BENCH_B9_PREWARM=1 (a diagnostic, not the default): one request per attorney through
+        a throwaway daemon on the first daemon's config, stopped before the measured daemons
+        start, so the store already holds each attorney's PACER session (PostgreSQL) and link
+        observation when they load their users."""
+        p = Proc("courtrouted (B9 pre-warm)", [os.path.join(self.bin, "courtrouted"), "--config", dm["config"]],
+                 os.path.join(dm["dir"], "prewarm.log"), cwd=dm["dir"])
+        try:
+            if not wait_port("127.0.0.1", dm["port"], p):
+                raise HarnessError("courtrouted (B9 pre-warm) did not start: %s" % self.redact(p.tail()))
+            for h in headers:
+                with open(h, encoding="ascii") as f:
+                    name, _, value = f.read().strip().partition(":")
+                c = http.client.HTTPConnection("127.0.0.1", dm["port"], timeout=20)
+                try:
+                    c.request("GET", "/court/azb" + PAGE_PATH, headers={name: value.strip()})
+                    r = c.getresponse()
+                    r.read()
+                finally:
+                    c.close()
+                if r.status != 200:
+                    raise HarnessError("B9 pre-warm: /court/azb answered %d" % r.status)
+        finally:
+            p.stop()
+
+    def b9_side(self, sim, d, n_daemons, store_extra, pg=None, db=None):
+        """One side of one B9 round: an empty store, the attorneys added through the first
+        daemon's CLI, n_daemons fresh courtrouted, then every (attorney, daemon) pair loaded by
+        its own loadgen (one Authorization header each) for the same window. Returns the record."""
+        os.makedirs(d)
+        daemons = []
+        for i in range(n_daemons):
+            dd = os.path.join(d, "d%d" % i)
+            os.makedirs(dd)
+            port = free_port()
+            threads = "" if self.b9_threads is None else "threads = %d\n" % self.b9_threads
+            config = os.path.join(dd, "courtroute.toml")
+            with open(config, "w", encoding="utf-8") as f:
+                f.write('[listen]\nproxy = "127.0.0.1:%d"\n%s\n[state]\ndir = "%s/state"\n\n%s%s'
+                        % (port, threads, dd, self.b9_base, store_extra))
+            daemons.append({"dir": dd, "port": port, "config": config})
+        cli = [os.path.join(self.bin, "courtroute"), "--config", daemons[0]["config"]]
+        headers = []
+        old = os.umask(0o077)
+        try:
+            for i, (login, pw) in enumerate(self.b9_pacer):
+                user = "b9att%02d" % i
+                token = run(cli + ["user", "add", user]).stdout.strip().splitlines()[-1].strip()
+                self.secrets.append(("token", token))
+                run(cli + ["pacer", "set", user, "--login", login], stdin=pw + "\n")
+                run(cli + ["link", user, "azb"])
+                h = os.path.join(d, "auth-%s" % user)
+                with open(h, "w", encoding="ascii") as f:
+                    f.write("Authorization: Bearer %s\n" % token)
+                headers.append(h)
+        finally:
+            os.umask(old)
+        before = self.b9_store_counts(pg, db) if pg is not None else (None, None)
+        mark = len(sim.pacer_attempts)
+        if self.b9_prewarm:
+            self.b9_prewarm_store(daemons[0], headers)
+        procs, loads = [], []
+        try:
+            for i, dm in enumerate(daemons):
+                p = Proc("courtrouted (B9 %s)" % os.path.basename(d), [os.path.join(self.bin, "courtrouted"), "--config",
+                                                                     dm["config"]],
+                         os.path.join(dm["dir"], "courtrouted.log"), cwd=dm["dir"])
+                procs.append(p)
+                if not wait_port("127.0.0.1", dm["port"], p):
+                    raise HarnessError("courtrouted (B9) did not start: %s" % self.redact(p.tail()))
+            # Every attorney on every slot: with one daemon, its slots all go to that daemon, so both
+            # sides have the same clients (processes, connections, attorneys); only the targets differ.
+            for slot in range(self.b9_daemons):
+                dm = daemons[slot % n_daemons]
+                for u, h in enumerate(headers):
+                    samples = os.path.join(d, "lat-%d-%d.txt" % (slot, u))
+                    cmd = [self.loadgen_bin, "--mode", "http", "--connect", "127.0.0.1:%d" % dm["port"],
+                           "--path", "/court/azb" + PAGE_PATH, "--header-file", h, "--expect", EXPECT,
+                           "--connections", str(self.b9_conns), "--duration", str(self.b9_seconds),
+                           "--warmup", str(self.warmup), "--timeout", "20", "--samples", samples]
+                    loads.append((slot % n_daemons, samples,
+                                  Proc("loadgen (B9)", cmd, os.path.join(d, "loadgen-%d-%d.log" % (slot, u)), cwd=d)))
+            results = []
+            for di, samples, lp in loads:
+                try:
+                    lp.popen.wait(self.warmup + self.b9_seconds + 60)
+                except subprocess.TimeoutExpired:
+                    raise HarnessError("B9 loadgen did not finish")
+                lp.stop()
+                with open(lp.log_path, encoding="utf-8", errors="replace") as f:
+                    lines = [ln for ln in f.read().splitlines() if ln.startswith("{")]
+                if not lines:
+                    raise HarnessError("B9 loadgen printed no result: %s" % self.redact(lp.tail(3)))
+                results.append((di, samples, json.loads(lines[-1])))
+            attempts = list(sim.pacer_attempts)[mark:]
+            m_logins, m_upstream = [], []
+            for dm in daemons:
+                m = self.metrics_of(dm["port"])
+                m_logins.append(sum(v for k, v in m.items()
+                                    if k.startswith("courtroute_logins_total{") and 'result="success"' in k))
+                m_upstream.append(m.get("courtroute_upstream_connections_total"))
+            for i, p in enumerate(procs):
+                if not p.alive():
+                    self.fail("courtrouted (B9, daemon %d of %d) died: %s" % (i + 1, n_daemons, self.redact(p.tail())))
+        finally:
+            for _, _, lp in loads:
+                lp.stop()
+            for p in procs:
+                p.stop()
+        store = {}
+        if pg is not None:
+            time.sleep(0.6)   # the exited backends' statistics reach pg_stat_database
+            after = self.b9_store_counts(pg, db)
+            if None not in before and None not in after:
+                store = {"commits": after[0] - before[0], "observation_writes": after[1] - before[1]}
+        events = {}
+        for dm in daemons:
+            try:
+                with open(os.path.join(dm["dir"], "courtrouted.log"), "rb") as f:
+                    for line in f:
+                        name = line.split(b" ", 1)[0].decode("ascii", "replace").strip()
+                        events[name] = events.get(name, 0) + 1
+            except OSError:
+                pass
+        unusual = {k: v for k, v in events.items()
+                   if k not in ("request", "listening", "stopping", "stopped", "login", "session_expired")}
+        if unusual:
+            self.note("B9 courtrouted (%d daemon(s)) logged events other than request/login: %s" % (
+                n_daemons, ", ".join("%s×%d" % kv for kv in sorted(unusual.items()))))
+        lat = []
+        for _, samples, _ in results:
+            try:
+                with open(samples, encoding="ascii") as f:
+                    lat += [int(x) for x in f.read().split()]
+            except OSError:
+                pass
+        lat.sort()
+
+        def pct(q):
+            return float(lat[min(len(lat) - 1, int(q * len(lat)))]) if lat else None
+        lgs = [r for _, _, r in results]
+        agg = {"rps": sum(r["rps"] for r in lgs), "requests": sum(r["requests"] for r in lgs),
+               "responses": sum(r["responses"] for r in lgs),
+               "lat_us": {"p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "max": pct(1.0),
+                          "mean": sum(lat) / len(lat) if lat else None},
+               "status": {k: sum(r["status"][k] for r in lgs) for k in ("1xx", "2xx", "3xx", "4xx", "5xx")},
+               "non2xx": sum(r["non2xx"] for r in lgs), "bad_body": sum(r["bad_body"] for r in lgs),
+               "socket_errors": sum(r["socket_errors"] for r in lgs),
+               "errors": {k: sum(r["errors"][k] for r in lgs) for k in lgs[0]["errors"]},
+               "mb_per_s": sum(r["mb_per_s"] for r in lgs)}
+        each = [sum(r["rps"] for di, _, r in results if di == i) for i in range(n_daemons)]
+        logins = {}
+        for login, _ in self.b9_pacer:
+            logins[login] = sum(1 for a in attempts if a.login == login and a.result == "0")
+        return {"daemons": n_daemons, "conns": len(loads) * self.b9_conns, "loadgens": len(loads), "lg": agg,
+                "threads": self.b9_threads, "prewarm": self.b9_prewarm,
+                "each_rps": each, "logins": logins,
+                "failed_logins": sum(1 for a in attempts if a.result != "0"),
+                "metrics_logins": m_logins, "upstream_connections": m_upstream, "store": store}
+
     def metrics_of(self, port):
         saved = self.cr_port
         self.cr_port = port
@@ -1163,9 +1469,23 @@ forwarded_for delete
                 "conns": self.conns, "threads": self.threads, "b2_conns": self.b2_conns,
                 "b3_hosts": len(self.hosts) if hasattr(self, "hosts") else None, "b5_mib": self.b5_mib,
                 "b6_tunnels": self.b6_tunnels, "b8_seconds": self.b8_seconds, "b8_conns": self.b8_conns,
+                "b9": {"rounds": self.b9_rounds, "seconds": self.b9_seconds, "daemons": self.b9_daemons,
+                       "users": self.b9_users, "conns": self.b9_conns, "threads": self.b9_threads,
+                       "prewarm": self.b9_prewarm,
+                       "postgresql": self.pg_version()},
                 "upstream": getattr(self, "up_url", None), "smoke": self.smoke,
                 "scenarios": sorted(self.only), "label": os.environ.get("BENCH_LABEL") or None, "notes": self.notes, "skipped": self.skipped,
                 "failures": self.failures}
+
+    @staticmethod
+    def pg_version():
+        exe = "/usr/lib/postgresql/15/bin/postgres"
+        if not os.access(exe, os.X_OK):
+            return None
+        try:
+            return subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=20).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return None
 
     @staticmethod
     def changed_files():
@@ -1212,6 +1532,8 @@ forwarded_for delete
             timed("B6", self.b6)
         if "B8" in self.only:
             timed("B8", self.b8)
+        if "B9" in self.only:
+            timed("B9", self.b9)
         meta = self.meta()
         meta["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
         meta["total_s"] = round(time.monotonic() - t0, 1)
@@ -1258,7 +1580,7 @@ def finish(bench):
         log("smoke run passed (figures are not judged)")
         return 0
     path = os.environ.get("BENCH_RESULTS") or os.path.join(HERE, "RESULTS.md")
-    if bench.only != {"B1", "B2", "B3", "B5", "B6", "B8"} and not os.environ.get("BENCH_RESULTS"):
+    if bench.only != set(ALL_SCENARIOS) and not os.environ.get("BENCH_RESULTS"):
         log("a partial run (BENCH_ONLY): RESULTS.md left alone; the table is in %s/report.md" % bench.out)
         return 0
     report.write_results(path, text, os.environ.get("BENCH_PREVIOUS", "/tmp/bench_before.md"))

@@ -325,6 +325,79 @@ def b8(recs, targets):
                 "–" if per is None else "%.2f" % per), ""]
 
 
+def b9(recs, targets):
+    b9recs = [r for r in recs if r.get("s") == "B9"]
+    if not b9recs:
+        return []
+    rounds = rounds_of(b9recs)
+    pg_recs = [s["pg"] for s in rounds.values() if "pg" in s]
+    n_d = pg_recs[0]["daemons"] if pg_recs else 3
+    any_r = b9recs[0]
+    lines = ["### B9 — %d daemons on one PostgreSQL store vs one daemon on SQLite (issue 14)" % n_d, "",
+             "Each round and side: an empty store (a new SQLite state directory; a new database on one PostgreSQL "
+             "15 server), %d attorneys added through the CLI (each with a PACER login, linked at azb), fresh "
+             "daemons (`threads` %s; the PostgreSQL daemons share one `[secrets] key_file`), then %d loadgen "
+             "processes at once, one per (attorney, slot) with %d keep-alive connection(s) each, path mode "
+             "`GET /court/azb/cgi-bin/page` for %.0f s after the warm-up: on the PostgreSQL side slot *i* goes to "
+             "daemon *i*, on the SQLite side every slot goes to its one daemon (same clients, only the targets "
+             "differ). req/s = the sum over the loadgens; p50/p99 over every measured request. Court pages come "
+             "from the nginx upstream, PACER's cso-auth from tests/sim, which counts each login by PACER account "
+             "(every attorney's first login happens under the load). Nothing is pinned: daemons, PostgreSQL, "
+             "the upstream and the clients share the cores." % (
+                 any_r.get("users", 0), "default (one per core)" if any_r.get("threads") is None else any_r["threads"],
+                 any_r.get("loadgens", 0), max(1, any_r.get("conns", 0) // max(1, any_r.get("loadgens", 1))),
+                 any_r.get("seconds", 0)) + (
+             " **Pre-warmed** (`BENCH_B9_PREWARM=1`, a diagnostic): before the measured daemons start, a throwaway "
+             "daemon served one request per attorney, so the store already held each PACER session and link "
+             "observation; the logins counted include that one." if any_r.get("prewarm") else ""), "",
+             "| side | rounds | req/s (median) | req/s per daemon (median) | p50 | p99 | non-2xx | bad bodies | socket errors "
+             "| PACER logins per attorney (min–max over rounds) | logins per round (total) | store commits per 1,000 responses |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    names = {"sqlite": "1 daemon, SQLite store", "pg": "%d daemons, one PostgreSQL store" % n_d}
+    for side in ("sqlite", "pg"):
+        rs = [s[side] for s in rounds.values() if side in s]
+        if not rs:
+            continue
+        per = [v for r in rs for v in r["logins"].values()]
+        totals = [sum(r["logins"].values()) for r in rs]
+        each = [median([r["each_rps"][i] for r in rs]) for i in range(rs[0]["daemons"])]
+        commits = [1000.0 * r["store"]["commits"] / r["lg"]["responses"] for r in rs
+                   if r.get("store") and r["lg"]["responses"]]
+        lines.append("| %s | %d | %s | %s | %s | %s | %d | %d | %d | %s | %s | %s |" % (
+            names[side], len(rs), fmt_num(median([r["lg"]["rps"] for r in rs])),
+            " / ".join(fmt_num(x) for x in each), fmt_us(median([r["lg"]["lat_us"]["p50"] for r in rs])),
+            fmt_us(median([r["lg"]["lat_us"]["p99"] for r in rs])), sum(r["lg"]["non2xx"] for r in rs),
+            sum(r["lg"]["bad_body"] for r in rs), sum(r["lg"]["socket_errors"] for r in rs),
+            ("%d–%d" % (min(per), max(per))) if per else "–", "/".join("%d" % t for t in totals),
+            fmt_num(median(commits), "{:,.1f}") if commits else "–"))
+    rat, n = per_round(rounds, lambda s: s["pg"]["lg"]["rps"] / s["sqlite"]["lg"]["rps"])
+    each_r = []
+    for rnd in sorted(rounds):
+        s = rounds[rnd]
+        if "pg" in s and "sqlite" in s and s["sqlite"]["lg"]["rps"]:
+            each_r.append("%.2f" % (s["pg"]["lg"]["rps"] / s["sqlite"]["lg"]["rps"]))
+    exact = all(v == 1 for r in pg_recs for v in r["logins"].values()) and \
+        all(len(r["logins"]) == r.get("users", len(r["logins"])) for r in pg_recs) if pg_recs else None
+    pg_max = max((max(r["logins"].values()) for r in pg_recs if r["logins"]), default=None)
+    by_daemon = ["/".join("%.0f" % x for x in r["metrics_logins"]) for r in pg_recs]
+    obs = [1000.0 * r["store"]["observation_writes"] / r["lg"]["responses"] for r in pg_recs
+           if r.get("store") and r["lg"]["responses"]]
+    lines += ["", "req/s %d daemons on PostgreSQL ÷ 1 daemon on SQLite, median of %d per-round ratios: **%s** "
+              "(rounds: %s). PACER logins per attorney on the PostgreSQL side: max %s per round, every attorney "
+              "exactly once in every round: %s; logins made by each daemon (its /metrics), per round: %s." % (
+                  n_d, n, fmt_ratio(rat), ", ".join(each_r) or "–", "–" if pg_max is None else "%d" % pg_max,
+                  verdict(exact), ", ".join(by_daemon) or "–")]
+    if obs:
+        lines[-1] += (" Writes to `link_observations` (PostgreSQL's statistics) per 1,000 responses: %s (median; "
+                      "one per attorney and court is expected, refreshed daily)." % fmt_num(median(obs), "{:,.1f}"))
+    lines.append("")
+    targets.append(("B9", "req/s, %d daemons on one PostgreSQL store ÷ 1 daemon on SQLite" % n_d, fmt_ratio(rat),
+                    "–", None))
+    targets.append(("B9", "PACER logins per attorney per round across %d daemons (max)" % n_d,
+                    "–" if pg_max is None else "%d" % pg_max, "1", exact))
+    return lines
+
+
 def metrics_notes(recs):
     """One line per daemon's /metrics at its stop, labelled with the scenario it served;
     identical lines (B3's and B6's fresh daemon per round) are counted, not repeated."""
@@ -371,7 +444,7 @@ def render(directory, label=None):
     label = label or meta.get("label")
     targets = []
     body = b1(recs, targets) + b2(recs, targets) + b3(recs, targets) + b5(recs, targets) + \
-        b6(recs, targets) + b8(recs, targets)
+        b6(recs, targets) + b8(recs, targets) + b9(recs, targets)
     head = ["## Latest run", ""] + (["**%s**" % label, ""] if label else []) + [
             "%s on %s cores (%s), %s. courtroute commit `%s`%s (%s build, branch %s). %s; %s; %s." % (
                 meta.get("date", "?"), meta.get("nproc", "?"), meta.get("cpu", "?"), meta.get("os", "?"),
@@ -413,13 +486,15 @@ def write_results(path, latest, previous_file=None):
     """Writes RESULTS.md: the header, `latest`, and the old file's latest run as the previous run
     (on the first write, `previous_file`, the old bench's table, if it exists)."""
     previous = None
-    kept = []  # "## Before/after: ..." sections (one change measured against its parent) stay
+    # "## Before/after: ..." sections (one change measured against its parent) and "## B<n>: ..."
+    # sections (one scenario run on its own, BENCH_ONLY) stay.
+    kept_re = r"^## (?:Before/after|B\d+):.*?(?=^## |\Z)"
+    kept = []
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             old = f.read()
-        kept = [m.group(0).rstrip() + "\n"
-                for m in re.finditer(r"^## Before/after:.*?(?=^## |\Z)", old, re.M | re.S)]
-        old = re.sub(r"^## Before/after:.*?(?=^## |\Z)", "", old, flags=re.M | re.S)
+        kept = [m.group(0).rstrip() + "\n" for m in re.finditer(kept_re, old, re.M | re.S)]
+        old = re.sub(kept_re, "", old, flags=re.M | re.S)
         m = re.search(r"^## Latest run\n(.*?)(?=^## Previous run|\Z)", old, re.M | re.S)
         if m:
             previous = "## Previous run\n" + m.group(1).rstrip() + "\n"

@@ -36,6 +36,7 @@
 #include "status/check.hpp"
 #include "status/report.hpp"
 #include "store/open.hpp"
+#include "store/sqlite_store.hpp"
 #include "store/store.hpp"
 #include "tls/ca_setup.hpp"
 #include "tls/local_ca.hpp"
@@ -97,6 +98,12 @@ commands:
   ca --rotate              replace the local CA (e.g. an old unconstrained one) with a new one
                            constrained to the court hosts; says what to trust again
   check                    check the config and the court registry (like courtrouted --check)
+  store copy --to sqlite:PATH|postgresql://USER@HOST[:PORT]/DB [--password-file FILE]
+                           copy this store (users, tokens, credentials, links, observations,
+                           fee ledger, audit trail) into a new, empty one, secrets still sealed:
+                           both use the same key file, nothing is decrypted; PostgreSQL's
+                           password from FILE (mode 0600) or PGPASSWORD/~/.pgpass, never an
+                           argument; stop the daemons first (what they record meanwhile stays)
 
 options:
   --config FILE            the main config (default /etc/courtroute/courtroute.toml)
@@ -1019,6 +1026,84 @@ int cmd_ca(context& ctx, std::span<const std::string> args) {
     return 0;
 }
 
+/// `N thing` or `N things`.
+std::string count_of(std::size_t n, std::string_view one, std::string_view many) {
+    return std::to_string(n) + " " + std::string(n == 1 ? one : many);
+}
+
+int cmd_store(context& ctx, std::span<const std::string> args) {
+    if (args.empty()) throw usage_error("'store' needs a subcommand: copy");
+    if (args[0] != "copy") throw usage_error("unknown subcommand 'store " + args[0] + "'");
+    const auto a = parse_args(args.subspan(1), "store copy", {"--to", "--password-file"}, {}, {});
+    const auto to = a.value("--to");
+    const auto password_file = a.value("--password-file");
+    constexpr std::string_view to_forms = "sqlite:PATH or postgresql://USER@HOST[:PORT]/DB";
+    if (!to) throw usage_error("'store copy' needs --to " + std::string(to_forms));
+    if (password_file && password_file->empty()) throw usage_error("--password-file needs a file name");
+    const bool to_sqlite = to->starts_with("sqlite:");
+    const fs::path sqlite_file = to_sqlite ? fs::path(to->substr(7)) : fs::path();
+    if (to_sqlite) {
+        if (sqlite_file.empty()) throw usage_error("--to sqlite:PATH needs the database file's PATH");
+        if (password_file) throw usage_error("--password-file goes with a postgresql:// --to");
+    } else if (!to->starts_with("postgresql://") && !to->starts_with("postgres://")) {
+        throw usage_error("--to must be " + std::string(to_forms)); // never echoed: it may hold a password
+    } else if (auto why = store_url_problem(*to)) {
+        if (why->starts_with("holds a password"))
+            throw usage_error("--to holds a password: give it in --password-file FILE (mode 0600), PGPASSWORD or "
+                              "~/.pgpass, never as an argument (every local user sees those in /proc)");
+        throw usage_error("--to " + *why);
+    }
+
+    const auto& cfg = ctx.config();
+    const fs::path key_file = cfg.effective_key_file();
+    // Nothing is decrypted on the way, so the new store opens its secrets only with this same key.
+    auto& source = ctx.db();
+    if (cli::fetch_daemon_status(cfg.admin_socket(), std::chrono::milliseconds(500)))
+        std::cerr << "courtroute: warning: courtrouted is running on this store; the fees and audit records it "
+                     "writes after this copy stay behind (stop it first)\n";
+    const std::string where = "store copy --to " + *to; // *to holds no password by now
+    {
+        std::unique_ptr<store> target; // the target first: an unreachable one fails before the long read
+        try {
+            if (to_sqlite)
+                target = sqlite_store::open_file(sqlite_file, secret_box::from_key_file(key_file, false));
+            else
+                target = open_store({*to, password_file ? fs::path(*password_file) : fs::path(), {}, key_file});
+        } catch (const crypto_error& e) {
+            throw failure(e.what(), "key file " + key_file.string());
+        } catch (const store_error& e) {
+            throw failure(e.what(), where);
+        }
+        const store::dump d = source.export_all();
+        try {
+            target->import_all(d);
+        } catch (const store_error& e) {
+            throw failure(e.what(), where);
+        }
+        std::cout << "copied to " << *to << ": " << count_of(d.users.size(), "user", "users") << ", "
+                  << count_of(d.pacer.size(), "PACER login", "PACER logins") << ", "
+                  << count_of(d.ecf.size(), "CM/ECF login", "CM/ECF logins") << ", "
+                  << count_of(d.links.size(), "link", "links") << ", "
+                  << count_of(d.observations.size(), "observation", "observations") << ", "
+                  << count_of(d.fees.size(), "fee entry", "fee entries") << ", "
+                  << count_of(d.audit.size(), "audit record", "audit records") << '\n';
+    } // the target closes here: an SQLite file is whole (its WAL checkpointed) before anyone moves it
+    const std::string key = key_file.string();
+    if (to_sqlite) {
+        std::error_code ec;
+        const fs::path file = fs::absolute(sqlite_file, ec);
+        std::cout << "next: stop courtrouted, move " << (ec ? sqlite_file : file).string()
+                  << " to courtroute.db in the [state] dir of its config, remove [store] url there, keep the key file "
+                  << key << ", then start it\n";
+    } else {
+        std::cout << "next: in the config of every daemon set [store] url = \"" << *to << "\"";
+        if (password_file) std::cout << " and [store] password_file = \"" << *password_file << "\"";
+        std::cout << ", give each the same key file (a copy of " << key
+                  << ", mode 0600, as [secrets] key_file), then restart it\n";
+    }
+    return 0;
+}
+
 int run(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     fs::path config = default_config_path();
@@ -1073,6 +1158,7 @@ int run(int argc, char** argv) {
         if (command == "fees") return cmd_fees(ctx, rest);
         if (command == "audit") return cmd_audit(ctx, rest);
         if (command == "ca") return cmd_ca(ctx, rest);
+        if (command == "store") return cmd_store(ctx, rest);
     } catch (const store_error& e) {
         // Store messages say what; the database file says where.
         throw failure(e.what(), ctx.store_where());

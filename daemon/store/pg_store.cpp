@@ -154,9 +154,9 @@ CREATE TRIGGER link_observations_changed AFTER INSERT OR UPDATE OR DELETE OR TRU
 /// queue on it, and all but the first find the schema current.
 constexpr std::int64_t migration_lock = 0x636F'7572'7472'6F75;
 
-/// How many audit rows one INSERT carries: 11 parameters a row stays far below the protocol's
-/// 65535, and one round trip per 500 rows keeps the daemon's batches cheap.
-constexpr std::size_t audit_chunk = 500;
+/// How many rows one INSERT carries (the audit trail, `store copy`): at most 12 parameters a row
+/// stays far below the protocol's 65535, and one round trip per 500 rows keeps batches cheap.
+constexpr std::size_t insert_chunk = 500;
 
 constexpr unsigned bytea_oid = 17; // pg_type.oid of bytea (catalog/pg_type_d.h)
 
@@ -500,6 +500,34 @@ audit_record read_audit(const result& r, int i) {
             r.text(i, 7), static_cast<int>(r.int64(i, 8)), r.int64(i, 9), r.int64(i, 10)};
 }
 
+/// A ledger line's or an audit record's parameters, in `fee_columns` / `audit_columns` order.
+void fee_values(std::vector<param>& out, const fees::entry& e) {
+    out.insert(out.end(), {e.at, e.user, e.court, e.login, e.client_code, e.description, e.criteria, e.pages, e.cents,
+                           param::boolean(e.quote), param::boolean(e.estimated), e.path});
+}
+void audit_values(std::vector<param>& out, const audit_record& r) {
+    out.insert(out.end(), {r.at, r.user, r.court, r.route, r.login, r.client_code, r.method, r.path, r.status, r.bytes,
+                           r.ms});
+}
+
+/// INSERTs `rows` into `table (columns)`, `insert_chunk` rows a statement; `values` appends one
+/// row's parameters.
+template <class Row, class Values>
+void insert_rows(const session& s, std::string_view table, std::string_view columns, const std::vector<Row>& rows,
+                 Values values) {
+    for (std::size_t first = 0; first < rows.size(); first += insert_chunk) {
+        const auto n = std::min(insert_chunk, rows.size() - first);
+        std::string sql = "INSERT INTO " + std::string(table) + " (" + std::string(columns) + ") VALUES ";
+        std::vector<param> params;
+        for (std::size_t i = 0; i < n; ++i) {
+            const auto before = params.size();
+            values(params, rows[first + i]);
+            sql += (i ? ", " : "") + placeholders(before + 1, params.size() - before);
+        }
+        (void)s.exec(sql, params);
+    }
+}
+
 std::string lock_timeout_text(std::int64_t ms) { return std::to_string(ms) + "ms"; }
 
 } // namespace
@@ -837,9 +865,10 @@ void pg_store::sync_at_checkpoints_only() {
 // --- fee ledger ---
 
 void pg_store::record_fee(const fees::entry& e) {
-    (void)db().exec("INSERT INTO fee_entries (" + std::string(fee_columns) + ") VALUES " + placeholders(1, 12),
-                    {e.at, e.user, e.court, e.login, e.client_code, e.description, e.criteria, e.pages, e.cents,
-                     param::boolean(e.quote), param::boolean(e.estimated), e.path});
+    std::vector<param> params;
+    fee_values(params, e);
+    (void)db().exec("INSERT INTO fee_entries (" + std::string(fee_columns) + ") VALUES " + placeholders(1, params.size()),
+                    params);
 }
 
 std::optional<std::int64_t> pg_store::charge_quote(const std::string& user, const std::string& court,
@@ -884,19 +913,7 @@ void pg_store::append_audit(const std::vector<audit_record>& rows) {
     if (rows.empty()) return;
     const auto s = db();
     transaction tx(s);
-    for (std::size_t first = 0; first < rows.size(); first += audit_chunk) {
-        const auto n = std::min(audit_chunk, rows.size() - first);
-        std::string sql = "INSERT INTO audit (" + std::string(audit_columns) + ") VALUES ";
-        std::vector<param> params;
-        params.reserve(n * 11);
-        for (std::size_t i = 0; i < n; ++i) {
-            const auto& r = rows[first + i];
-            sql += (i ? ", " : "") + placeholders(params.size() + 1, 11);
-            params.insert(params.end(), {r.at, r.user, r.court, r.route, r.login, r.client_code, r.method, r.path,
-                                         r.status, r.bytes, r.ms});
-        }
-        (void)s.exec(sql, params);
-    }
+    insert_rows(s, "audit", audit_columns, rows, audit_values);
     tx.commit();
 }
 
@@ -917,6 +934,98 @@ std::int64_t pg_store::prune_audit(std::int64_t before, int limit) {
         .exec("DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < $1 ORDER BY id LIMIT $2)",
               {before, limit < 0 ? param::null() : param(limit)})
         .affected();
+}
+
+// --- moving a whole store ---
+
+store::dump pg_store::export_all() const {
+    const auto s = db();
+    transaction tx(s);
+    // One snapshot of every table, whatever the daemons write meanwhile.
+    (void)s.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    const auto for_each_row = [&](const std::string& sql, auto f) {
+        const auto r = s.exec(sql);
+        for (int i = 0; i < r.rows(); ++i) f(r, i);
+    };
+    dump d;
+    for_each_row(R"sql(SELECT name, token_hash, created_at FROM users ORDER BY name COLLATE "C")sql",
+                 [&](const result& r, int i) { d.users.push_back({r.text(i, 0), r.text(i, 1), r.int64(i, 2)}); });
+    for_each_row(R"sql(SELECT "user", login, password, client_code, shared, totp_secret, state, state_detail, revision,
+                              password_set_at FROM pacer_logins ORDER BY "user" COLLATE "C")sql",
+                 [&](const result& r, int i) {
+                     d.pacer.push_back({r.text(i, 0), r.text(i, 1), r.bytes(i, 2), r.text(i, 3), r.boolean(i, 4),
+                                        r.bytes(i, 5),
+                                        parse_state(r.text(i, 6), "the PACER login of user " + quote(r.text(i, 0))),
+                                        r.text(i, 7), r.int64(i, 8), r.int64(i, 9)});
+                 });
+    for_each_row(R"sql(SELECT "user", court, login, password, state, state_detail, revision, password_set_at
+                       FROM ecf_logins ORDER BY "user" COLLATE "C", court COLLATE "C")sql",
+                 [&](const result& r, int i) {
+                     d.ecf.push_back({r.text(i, 0), r.text(i, 1), r.text(i, 2), r.bytes(i, 3),
+                                      parse_state(r.text(i, 4), "the CM/ECF login of user " + quote(r.text(i, 0)) +
+                                                                    " at " + quote(r.text(i, 1))),
+                                      r.text(i, 5), r.int64(i, 6), r.int64(i, 7)});
+                 });
+    for_each_row(R"sql(SELECT "user", court, linked_at FROM links ORDER BY "user" COLLATE "C", court COLLATE "C")sql",
+                 [&](const result& r, int i) { d.links.push_back({r.text(i, 0), r.text(i, 1), r.int64(i, 2)}); });
+    for_each_row(R"sql(SELECT "user", court, filing_menus, observed_at, source FROM link_observations
+                       ORDER BY "user" COLLATE "C", court COLLATE "C")sql",
+                 [&](const result& r, int i) {
+                     d.observations.push_back(
+                         {r.text(i, 0), {r.text(i, 1), r.boolean(i, 2), r.int64(i, 3), r.text(i, 4)}});
+                 });
+    // By id: the order they were written in, which `latest_quote` relies on.
+    for_each_row("SELECT " + std::string(fee_columns) + " FROM fee_entries ORDER BY id",
+                 [&](const result& r, int i) { d.fees.push_back(read_fee(r, i)); });
+    for_each_row("SELECT " + std::string(audit_columns) + " FROM audit ORDER BY id",
+                 [&](const result& r, int i) { d.audit.push_back(read_audit(r, i)); });
+    d.revision_counter = s.exec("SELECT value FROM counters WHERE name = 'revision'").int64(0, 0);
+    tx.commit();
+    return d;
+}
+
+void pg_store::import_all(const dump& d) {
+    const auto s = db();
+    transaction tx(s);
+    // Two copies into the same new store queue here; the second then finds it not empty.
+    (void)s.exec("SELECT pg_advisory_xact_lock($1)", {migration_lock});
+    // Nothing is merged: the ledger and the trail outlive their users, so they count too.
+    const auto held = s.exec("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM fee_entries), "
+                             "(SELECT count(*) FROM audit)");
+    if (held.int64(0, 0) + held.int64(0, 1) + held.int64(0, 2) > 0)
+        throw store_error(named(where_) + " is not empty (users: " + held.text(0, 0) + ", fee entries: " +
+                          held.text(0, 1) + ", audit records: " + held.text(0, 2) + "): copy only into a new store");
+    insert_rows(s, "users", "name, token_hash, created_at", d.users,
+                [](std::vector<param>& out, const dump::user_row& u) {
+                    out.insert(out.end(), {u.name, u.token_hash, u.created_at});
+                });
+    insert_rows(s, "pacer_logins",
+                R"sql("user", login, password, client_code, shared, totp_secret, state, state_detail, revision,
+                      password_set_at)sql",
+                d.pacer, [](std::vector<param>& out, const dump::pacer_row& p) {
+                    out.insert(out.end(), {p.user, p.login, param::bytea(p.password), p.client_code,
+                                           param::boolean(p.shared),
+                                           p.totp_secret.empty() ? param::null(true) : param::bytea(p.totp_secret),
+                                           to_string(p.state), p.state_detail, p.revision, p.password_set_at});
+                });
+    insert_rows(s, "ecf_logins", R"sql("user", court, login, password, state, state_detail, revision, password_set_at)sql",
+                d.ecf, [](std::vector<param>& out, const dump::ecf_row& e) {
+                    out.insert(out.end(), {e.user, e.court, e.login, param::bytea(e.password), to_string(e.state),
+                                           e.state_detail, e.revision, e.password_set_at});
+                });
+    insert_rows(s, "links", R"sql("user", court, linked_at)sql", d.links,
+                [](std::vector<param>& out, const link_info& l) {
+                    out.insert(out.end(), {l.user, l.court, l.linked_at});
+                });
+    insert_rows(s, "link_observations", R"sql("user", court, filing_menus, observed_at, source)sql", d.observations,
+                [](std::vector<param>& out, const dump::observation_row& o) {
+                    out.insert(out.end(), {o.user, o.seen.court, param::boolean(o.seen.filing_menus),
+                                           o.seen.observed_at, o.seen.source});
+                });
+    insert_rows(s, "fee_entries", fee_columns, d.fees, fee_values);
+    insert_rows(s, "audit", audit_columns, d.audit, audit_values);
+    (void)s.exec("UPDATE counters SET value = GREATEST(value, $1) WHERE name = 'revision'", {d.highest_revision()});
+    tx.commit();
 }
 
 // --- shared PACER sessions and the firm-wide login lease ---

@@ -78,6 +78,9 @@ public:
     void sync_at_checkpoints_only() override;
     /// `SET lock_timeout`; 0 means "fail at once", which PostgreSQL spells 1 ms (its 0 = wait forever).
     void set_busy_timeout(std::chrono::milliseconds wait) override;
+    /// Shared PACER sessions are not exported: they expire, and the new store starts without.
+    [[nodiscard]] dump export_all() const override;
+    void import_all(const dump& d) override;
 
 private:
     /// The connection for the next statements. A connection the server dropped (restart,

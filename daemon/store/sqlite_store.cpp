@@ -194,6 +194,98 @@ void tighten(const fs::path& p, mode_t mode, const char* what) {
                           (mode == 0700 ? "0700" : "0600") + ": " + std::strerror(errno));
 }
 
+// The ledger's and the trail's columns, in the order `bind_fee`/`read_fee` and
+// `bind_audit`/`read_audit` use (from parameter or column `first` on).
+constexpr const char* fee_columns =
+    "at, user, court, login, client_code, description, criteria, pages, cents, quote, estimated, path";
+constexpr const char* fee_insert_sql =
+    "INSERT INTO fee_entries (at, user, court, login, client_code, description, criteria, pages, cents, quote, "
+    "estimated, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr const char* audit_columns = "at, user, court, route, login, client_code, method, path, status, bytes, ms";
+constexpr const char* audit_insert_sql =
+    "INSERT INTO audit (at, user, court, route, login, client_code, method, path, status, bytes, ms) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+void bind_fee(SQLite::Statement& st, const fees::entry& e) {
+    st.bind(1, e.at);
+    st.bind(2, e.user);
+    st.bind(3, e.court);
+    st.bind(4, e.login);
+    st.bind(5, e.client_code);
+    st.bind(6, e.description);
+    st.bind(7, e.criteria);
+    st.bind(8, e.pages);
+    st.bind(9, e.cents);
+    st.bind(10, e.quote ? 1 : 0);
+    st.bind(11, e.estimated ? 1 : 0);
+    st.bind(12, e.path);
+}
+
+fees::entry read_fee(const SQLite::Statement& st) {
+    fees::entry e;
+    e.at = st.getColumn(0).getInt64();
+    e.user = st.getColumn(1).getString();
+    e.court = st.getColumn(2).getString();
+    e.login = st.getColumn(3).getString();
+    e.client_code = st.getColumn(4).getString();
+    e.description = st.getColumn(5).getString();
+    e.criteria = st.getColumn(6).getString();
+    e.pages = st.getColumn(7).getInt();
+    e.cents = st.getColumn(8).getInt64();
+    e.quote = st.getColumn(9).getInt() != 0;
+    e.estimated = st.getColumn(10).getInt() != 0;
+    e.path = st.getColumn(11).getString();
+    return e;
+}
+
+void bind_audit(SQLite::Statement& st, const audit_record& r) {
+    st.bind(1, r.at);
+    st.bind(2, r.user);
+    st.bind(3, r.court);
+    st.bind(4, r.route);
+    st.bind(5, r.login);
+    st.bind(6, r.client_code);
+    st.bind(7, r.method);
+    st.bind(8, r.path);
+    st.bind(9, r.status);
+    st.bind(10, r.bytes);
+    st.bind(11, r.ms);
+}
+
+audit_record read_audit(const SQLite::Statement& st) {
+    audit_record r;
+    r.at = st.getColumn(0).getInt64();
+    r.user = st.getColumn(1).getString();
+    r.court = st.getColumn(2).getString();
+    r.route = st.getColumn(3).getString();
+    r.login = st.getColumn(4).getString();
+    r.client_code = st.getColumn(5).getString();
+    r.method = st.getColumn(6).getString();
+    r.path = st.getColumn(7).getString();
+    r.status = st.getColumn(8).getInt();
+    r.bytes = st.getColumn(9).getInt64();
+    r.ms = st.getColumn(10).getInt64();
+    return r;
+}
+
+/// Calls `f` with the statement standing on each row `sql` returns.
+template <class F>
+void for_each_row(SQLite::Database& db, const std::string& sql, F f) {
+    SQLite::Statement st(db, sql);
+    while (st.executeStep()) f(st);
+}
+
+/// Runs `sql` (prepared once) for every row of `rows`, `bind` setting its parameters.
+template <class Row, class Bind>
+void insert_each(SQLite::Database& db, const char* sql, const std::vector<Row>& rows, Bind bind) {
+    SQLite::Statement st(db, sql);
+    for (const auto& row : rows) {
+        bind(st, row);
+        st.exec();
+        st.reset();
+    }
+}
+
 /// Columns selected for an `ecf_login`, in the order `read_ecf` expects.
 constexpr std::string_view ecf_columns = "court, login, password, revision, state, state_detail";
 
@@ -291,8 +383,11 @@ std::unique_ptr<store> store::open_state(const std::filesystem::path& state_dir,
     tighten(state_dir, 0700, "state directory");
 
     secret_box box = secret_box::from_key_file(key_file, true);
+    return sqlite_store::open_file(state_dir / "courtroute.db", box);
+}
 
-    const fs::path db_file = state_dir / "courtroute.db";
+std::unique_ptr<sqlite_store> sqlite_store::open_file(const fs::path& db_file, secret_box box) {
+    const umask_guard mask(077);
     // Create the file ourselves so it is 0600 from its first byte, whatever SQLite would pick.
     const int fd = ::open(db_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) throw store_error("cannot create database " + quote(db_file.string()) + ": " + std::strerror(errno));
@@ -671,25 +766,11 @@ void sqlite_store::sync_at_checkpoints_only() {
 
 void sqlite_store::record_fee(const fees::entry& e) {
     guarded(file_, [&] {
-        if (!fee_insert_)
-            fee_insert_ = std::make_unique<SQLite::Statement>(
-                *db_, "INSERT INTO fee_entries (at, user, court, login, client_code, description, criteria, pages, cents, "
-                      "quote, estimated, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        if (!fee_insert_) fee_insert_ = std::make_unique<SQLite::Statement>(*db_, fee_insert_sql);
         auto& st = *fee_insert_;
         st.reset();
         st.clearBindings();
-        st.bind(1, e.at);
-        st.bind(2, e.user);
-        st.bind(3, e.court);
-        st.bind(4, e.login);
-        st.bind(5, e.client_code);
-        st.bind(6, e.description);
-        st.bind(7, e.criteria);
-        st.bind(8, e.pages);
-        st.bind(9, e.cents);
-        st.bind(10, e.quote ? 1 : 0);
-        st.bind(11, e.estimated ? 1 : 0);
-        st.bind(12, e.path);
+        bind_fee(st, e);
         st.exec();
         st.reset();
     });
@@ -731,8 +812,7 @@ std::optional<std::int64_t> sqlite_store::latest_quote(const std::string& user, 
 
 std::vector<fees::entry> sqlite_store::fee_entries(const fee_filter& f) const {
     return guarded(file_, [&] {
-        std::string sql = "SELECT at, user, court, login, client_code, description, criteria, pages, cents, quote, "
-                          "estimated, path FROM fee_entries WHERE at >= ? AND at < ?";
+        std::string sql = std::string("SELECT ") + fee_columns + " FROM fee_entries WHERE at >= ? AND at < ?";
         if (f.user) sql += " AND user = ?";
         if (f.client_code) sql += " AND client_code = ?";
         if (f.court) sql += " AND court = ?";
@@ -745,22 +825,7 @@ std::vector<fees::entry> sqlite_store::fee_entries(const fee_filter& f) const {
         if (f.client_code) st.bind(i++, *f.client_code);
         if (f.court) st.bind(i++, *f.court);
         std::vector<fees::entry> out;
-        while (st.executeStep()) {
-            fees::entry e;
-            e.at = st.getColumn(0).getInt64();
-            e.user = st.getColumn(1).getString();
-            e.court = st.getColumn(2).getString();
-            e.login = st.getColumn(3).getString();
-            e.client_code = st.getColumn(4).getString();
-            e.description = st.getColumn(5).getString();
-            e.criteria = st.getColumn(6).getString();
-            e.pages = st.getColumn(7).getInt();
-            e.cents = st.getColumn(8).getInt64();
-            e.quote = st.getColumn(9).getInt() != 0;
-            e.estimated = st.getColumn(10).getInt() != 0;
-            e.path = st.getColumn(11).getString();
-            out.push_back(std::move(e));
-        }
+        while (st.executeStep()) out.push_back(read_fee(st));
         return out;
     });
 }
@@ -771,24 +836,11 @@ void sqlite_store::append_audit(const std::vector<audit_record>& rows) {
     if (rows.empty()) return;
     guarded(file_, [&] {
         SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-        if (!audit_insert_)
-            audit_insert_ = std::make_unique<SQLite::Statement>(
-                *db_, "INSERT INTO audit (at, user, court, route, login, client_code, method, path, status, bytes, ms) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        if (!audit_insert_) audit_insert_ = std::make_unique<SQLite::Statement>(*db_, audit_insert_sql);
         auto& st = *audit_insert_;
         st.reset();
         for (auto& r : rows) {
-            st.bind(1, r.at);
-            st.bind(2, r.user);
-            st.bind(3, r.court);
-            st.bind(4, r.route);
-            st.bind(5, r.login);
-            st.bind(6, r.client_code);
-            st.bind(7, r.method);
-            st.bind(8, r.path);
-            st.bind(9, r.status);
-            st.bind(10, r.bytes);
-            st.bind(11, r.ms);
+            bind_audit(st, r);
             st.exec();
             st.reset();
         }
@@ -798,8 +850,7 @@ void sqlite_store::append_audit(const std::vector<audit_record>& rows) {
 
 std::vector<audit_record> sqlite_store::audit_records(const audit_filter& f) const {
     return guarded(file_, [&] {
-        std::string sql = "SELECT at, user, court, route, login, client_code, method, path, status, bytes, ms FROM audit "
-                          "WHERE at >= ?";
+        std::string sql = std::string("SELECT ") + audit_columns + " FROM audit WHERE at >= ?";
         if (f.user) sql += " AND user = ?";
         if (f.court) sql += " AND court = ?";
         sql += " ORDER BY at, id";
@@ -809,21 +860,7 @@ std::vector<audit_record> sqlite_store::audit_records(const audit_filter& f) con
         if (f.user) st.bind(i++, *f.user);
         if (f.court) st.bind(i++, *f.court);
         std::vector<audit_record> out;
-        while (st.executeStep()) {
-            audit_record r;
-            r.at = st.getColumn(0).getInt64();
-            r.user = st.getColumn(1).getString();
-            r.court = st.getColumn(2).getString();
-            r.route = st.getColumn(3).getString();
-            r.login = st.getColumn(4).getString();
-            r.client_code = st.getColumn(5).getString();
-            r.method = st.getColumn(6).getString();
-            r.path = st.getColumn(7).getString();
-            r.status = st.getColumn(8).getInt();
-            r.bytes = st.getColumn(9).getInt64();
-            r.ms = st.getColumn(10).getInt64();
-            out.push_back(std::move(r));
-        }
+        while (st.executeStep()) out.push_back(read_audit(st));
         return out;
     });
 }
@@ -834,6 +871,145 @@ std::int64_t sqlite_store::prune_audit(std::int64_t before, int limit) {
         st.bind(1, before);
         st.bind(2, limit);
         return st.exec();
+    });
+}
+
+// --- moving a whole store ---
+
+store::dump sqlite_store::export_all() const {
+    return guarded(file_, [&] {
+        // One read transaction: one snapshot of every table, whatever the daemon writes meanwhile.
+        SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::DEFERRED);
+        dump d;
+        using row = const SQLite::Statement&;
+        for_each_row(*db_, "SELECT name, token_hash, created_at FROM users ORDER BY name", [&](row r) {
+            d.users.push_back({r.getColumn(0).getString(), r.getColumn(1).getString(), r.getColumn(2).getInt64()});
+        });
+        for_each_row(*db_,
+                     "SELECT user, login, password, client_code, shared, totp_secret, state, state_detail, revision, "
+                     "password_set_at FROM pacer_logins ORDER BY user",
+                     [&](row r) {
+                         dump::pacer_row p;
+                         p.user = r.getColumn(0).getString();
+                         p.login = r.getColumn(1).getString();
+                         p.password = blob(r.getColumn(2));
+                         p.client_code = r.getColumn(3).getString();
+                         p.shared = r.getColumn(4).getInt() != 0;
+                         p.totp_secret = blob(r.getColumn(5));
+                         p.state = parse_state(r.getColumn(6).getString(), "the PACER login of user " + quote(p.user));
+                         p.state_detail = r.getColumn(7).getString();
+                         p.revision = r.getColumn(8).getInt64();
+                         p.password_set_at = r.getColumn(9).getInt64();
+                         d.pacer.push_back(std::move(p));
+                     });
+        for_each_row(*db_,
+                     "SELECT user, court, login, password, state, state_detail, revision, password_set_at "
+                     "FROM ecf_logins ORDER BY user, court",
+                     [&](row r) {
+                         dump::ecf_row e;
+                         e.user = r.getColumn(0).getString();
+                         e.court = r.getColumn(1).getString();
+                         e.login = r.getColumn(2).getString();
+                         e.password = blob(r.getColumn(3));
+                         e.state = parse_state(r.getColumn(4).getString(),
+                                               "the CM/ECF login of user " + quote(e.user) + " at " + quote(e.court));
+                         e.state_detail = r.getColumn(5).getString();
+                         e.revision = r.getColumn(6).getInt64();
+                         e.password_set_at = r.getColumn(7).getInt64();
+                         d.ecf.push_back(std::move(e));
+                     });
+        for_each_row(*db_, "SELECT user, court, linked_at FROM links ORDER BY user, court", [&](row r) {
+            d.links.push_back({r.getColumn(0).getString(), r.getColumn(1).getString(), r.getColumn(2).getInt64()});
+        });
+        for_each_row(*db_,
+                     "SELECT user, court, filing_menus, observed_at, source FROM link_observations ORDER BY user, court",
+                     [&](row r) {
+                         d.observations.push_back({r.getColumn(0).getString(),
+                                                   {r.getColumn(1).getString(), r.getColumn(2).getInt() != 0,
+                                                    r.getColumn(3).getInt64(), r.getColumn(4).getString()}});
+                     });
+        // By id: the order they were written in, which `latest_quote` relies on.
+        for_each_row(*db_, std::string("SELECT ") + fee_columns + " FROM fee_entries ORDER BY id",
+                     [&](row r) { d.fees.push_back(read_fee(r)); });
+        for_each_row(*db_, std::string("SELECT ") + audit_columns + " FROM audit ORDER BY id",
+                     [&](row r) { d.audit.push_back(read_audit(r)); });
+        d.revision_counter = db_->execAndGet("SELECT value FROM counters WHERE name = 'revision'").getInt64();
+        tx.commit(); // it only read
+        return d;
+    });
+}
+
+void sqlite_store::import_all(const dump& d) {
+    guarded(file_, [&] {
+        SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+        // Nothing is merged: the ledger and the trail outlive their users, so they count too.
+        SQLite::Statement held(*db_, "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM fee_entries), "
+                                     "(SELECT count(*) FROM audit)");
+        held.executeStep();
+        if (held.getColumn(0).getInt64() + held.getColumn(1).getInt64() + held.getColumn(2).getInt64() > 0)
+            throw store_error("database " + quote(file_) + " is not empty (users: " + held.getColumn(0).getString() +
+                              ", fee entries: " + held.getColumn(1).getString() + ", audit records: " +
+                              held.getColumn(2).getString() + "): copy only into a new store");
+        held.reset();
+        insert_each(*db_, "INSERT INTO users (name, token_hash, created_at) VALUES (?, ?, ?)", d.users,
+                    [](SQLite::Statement& st, const dump::user_row& u) {
+                        st.bind(1, u.name);
+                        st.bind(2, u.token_hash);
+                        st.bind(3, u.created_at);
+                    });
+        insert_each(*db_,
+                    "INSERT INTO pacer_logins (user, login, password, client_code, shared, totp_secret, state, "
+                    "state_detail, revision, password_set_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    d.pacer, [](SQLite::Statement& st, const dump::pacer_row& p) {
+                        st.bind(1, p.user);
+                        st.bind(2, p.login);
+                        bind_blob(st, 3, p.password);
+                        st.bind(4, p.client_code);
+                        st.bind(5, p.shared ? 1 : 0);
+                        if (p.totp_secret.empty())
+                            st.bind(6);
+                        else
+                            bind_blob(st, 6, p.totp_secret);
+                        st.bind(7, std::string(to_string(p.state)));
+                        st.bind(8, p.state_detail);
+                        st.bind(9, p.revision);
+                        st.bind(10, p.password_set_at);
+                    });
+        insert_each(*db_,
+                    "INSERT INTO ecf_logins (user, court, login, password, state, state_detail, revision, "
+                    "password_set_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    d.ecf, [](SQLite::Statement& st, const dump::ecf_row& e) {
+                        st.bind(1, e.user);
+                        st.bind(2, e.court);
+                        st.bind(3, e.login);
+                        bind_blob(st, 4, e.password);
+                        st.bind(5, std::string(to_string(e.state)));
+                        st.bind(6, e.state_detail);
+                        st.bind(7, e.revision);
+                        st.bind(8, e.password_set_at);
+                    });
+        insert_each(*db_, "INSERT INTO links (user, court, linked_at) VALUES (?, ?, ?)", d.links,
+                    [](SQLite::Statement& st, const link_info& l) {
+                        st.bind(1, l.user);
+                        st.bind(2, l.court);
+                        st.bind(3, l.linked_at);
+                    });
+        insert_each(*db_,
+                    "INSERT INTO link_observations (user, court, filing_menus, observed_at, source) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    d.observations, [](SQLite::Statement& st, const dump::observation_row& o) {
+                        st.bind(1, o.user);
+                        st.bind(2, o.seen.court);
+                        st.bind(3, o.seen.filing_menus ? 1 : 0);
+                        st.bind(4, o.seen.observed_at);
+                        st.bind(5, o.seen.source);
+                    });
+        insert_each(*db_, fee_insert_sql, d.fees, bind_fee);
+        insert_each(*db_, audit_insert_sql, d.audit, bind_audit);
+        SQLite::Statement counter(*db_, "UPDATE counters SET value = max(value, ?) WHERE name = 'revision'");
+        counter.bind(1, d.highest_revision());
+        counter.exec();
+        tx.commit();
     });
 }
 

@@ -17,6 +17,9 @@ public:
     /// The SQL that created schema version 1 (it ends by setting `user_version` to 1). Kept in
     /// the code because migration starts from it; tests use it to build a real old database.
     [[nodiscard]] static std::string_view schema_v1_sql();
+    /// Opens (creating it with mode 0600 from its first byte, as `store::open_state` does) the
+    /// database at `db_file`: for `courtroute store copy --to sqlite:PATH`.
+    [[nodiscard]] static std::unique_ptr<sqlite_store> open_file(const std::filesystem::path& db_file, secret_box box);
 
     [[nodiscard]] std::string add_user(const std::string& name) override;
     [[nodiscard]] std::string rotate_user(const std::string& name) override;
@@ -53,6 +56,8 @@ public:
     [[nodiscard]] std::int64_t data_version() const override;
     void sync_at_checkpoints_only() override;
     void set_busy_timeout(std::chrono::milliseconds wait) override;
+    [[nodiscard]] dump export_all() const override;
+    void import_all(const dump& d) override;
 
 private:
     /// Runs `sql` (a DELETE with user and court parameters) in its own transaction; true when a row went.

@@ -3,7 +3,8 @@
 /// login, CM/ECF logins per court, recorded links and observations, the fee ledger and the audit
 /// trail. Passwords and TOTP secrets are sealed with `secret_box` by every implementation;
 /// nothing secret is ever bound to SQL in clear. Implementations: sqlite_store (the embedded
-/// default, one machine).
+/// default, one machine) and pg_store (one PostgreSQL database for several daemons).
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -234,6 +235,64 @@ public:
     /// How long statements wait for another connection's write lock before failing with
     /// "database is locked" (`busy_timeout` unless changed).
     virtual void set_busy_timeout(std::chrono::milliseconds wait) = 0;
+
+    // --- moving a whole store (courtroute store copy) ---
+    /// Every row as stored, for `courtroute store copy`: sealed secrets stay sealed (the bytes as
+    /// written; the same key file opens them in the other store, so nothing is decrypted on the
+    /// way) and tokens stay hashes. Shared PACER sessions are left out: they expire soon anyway.
+    struct dump {
+        struct user_row {
+            std::string name;
+            std::string token_hash; ///< SHA-256 hex of the token
+            std::int64_t created_at = 0;
+        };
+        struct pacer_row {
+            std::string user, login;
+            std::string password;    ///< sealed
+            std::string client_code;
+            bool shared = false;
+            std::string totp_secret; ///< sealed; empty: none (a sealed value never is)
+            credential_state state = credential_state::active;
+            std::string state_detail;
+            std::int64_t revision = 0;
+            std::int64_t password_set_at = 0;
+        };
+        struct ecf_row {
+            std::string user, court, login;
+            std::string password; ///< sealed
+            credential_state state = credential_state::active;
+            std::string state_detail;
+            std::int64_t revision = 0;
+            std::int64_t password_set_at = 0;
+        };
+        struct observation_row {
+            std::string user;
+            link_observation seen;
+        };
+        std::vector<user_row> users;
+        std::vector<pacer_row> pacer;
+        std::vector<ecf_row> ecf;
+        std::vector<link_info> links;
+        std::vector<observation_row> observations;
+        std::vector<fees::entry> fees;   ///< in ledger order (a charged quote stays where it was)
+        std::vector<audit_record> audit; ///< in trail order
+        std::int64_t revision_counter = 0; ///< the store-wide revision counter's value
+
+        /// Where the importing store's counter must be at least: the counter, or a higher
+        /// revision of a row (a counter reset by hand must not make a revision come back).
+        [[nodiscard]] std::int64_t highest_revision() const {
+            std::int64_t r = revision_counter;
+            for (const auto& p : pacer) r = std::max(r, p.revision);
+            for (const auto& e : ecf) r = std::max(r, e.revision);
+            return r;
+        }
+    };
+    /// Every row, read in one snapshot (a daemon writing meanwhile cannot tear it).
+    [[nodiscard]] virtual dump export_all() const = 0;
+    /// Loads `d` in one transaction into this store, which must be new: refused, naming the
+    /// store, when it holds any user, fee entry or audit record (nothing would be merged). The
+    /// revision counter ends at least at the dump's, so no revision is ever handed out twice.
+    virtual void import_all(const dump& d) = 0;
 };
 
 

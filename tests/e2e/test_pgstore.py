@@ -2,6 +2,7 @@
 PostgreSQL 15 server started by the test (tests/e2e/pgcluster.py), its password in a file,
 the sealing key shared. What one daemon's CLI writes (users, tokens, PACER logins, a replaced
 password) every daemon serves; nothing secret is stored or shown in clear."""
+import base64
 import os
 import shutil
 import sys
@@ -106,7 +107,14 @@ class PostgresStoreTest(unittest.TestCase):
     def test_a_token_rotated_on_one_daemon_stops_working_on_every_daemon(self):
         a, b = self.daemons[:2]
         old = b.add_user("pgbob")
-        self.sim.add_pacer_account("pgbo01", "Pw-bo-%s" % os.urandom(4).hex())
+        pw = self.watch.add("pacer password", "Pw-bo-%s" % os.urandom(4).hex())
+        self.sim.add_pacer_account("pgbo01", pw)
+        r = a.cli(["pacer", "set", "pgbob", "--login", "pgbo01"], stdin=pw + "\n")
+        self.assertEqual(r.returncode, 0, self.watch.redact(r.stderr))
+        # Every daemon serves (and remembers) the token first...
+        for d in self.daemons:
+            r = self.get(d, "pgbob", old, "pga")
+            self.assertEqual((r.returncode, r.status), (0, 200), r.stderr)
         r = a.cli(["user", "rotate", "pgbob"])
         self.assertEqual(r.returncode, 0, r.stderr)
         new = r.stdout.strip().splitlines()[-1].strip()
@@ -115,6 +123,8 @@ class PostgresStoreTest(unittest.TestCase):
         for d in self.daemons:
             r = self.get(d, "pgbob", old, "pga")
             self.assertEqual(r.status, 407, "the old token is refused everywhere")
+            r = self.get(d, "pgbob", new, "pgb")
+            self.assertEqual((r.returncode, r.status), (0, 200), "the new token works everywhere: %s" % r.stderr)
 
     def test_one_pacer_login_per_attorney_across_daemons(self):
         """Concurrent first requests of several attorneys through every daemon: one PACER login
@@ -175,6 +185,52 @@ class PostgresStoreTest(unittest.TestCase):
         self.assertLess(took, 10, "the killed daemon's lease held another daemon's login back")
         self.assertEqual([x.login for x in self.sim.pacer_attempts[mark:]].count("pgkl01"), 2)
         print("pgstore: daemon killed mid-login; another daemon logged in %.1f s later (no stuck lease)" % took)
+
+    def test_store_copy_moves_an_sqlite_store_to_postgresql_without_decrypting(self):
+        """`courtroute store copy`: a firm's embedded store moves to a new PostgreSQL database;
+        a daemon on that database serves the same user, token and PACER login (the same key file
+        opens the secrets, copied sealed), and no password is in clear on the way."""
+        src = Daemon(os.path.join(self.tmp, "sqlite-src"), sim=self.sim, watch=self.watch)   # its config only
+        pw = self.watch.add("pacer password", "Pw-cp-%s" % os.urandom(8).hex())
+        totp = self.watch.add("totp secret", base64.b32encode(os.urandom(20)).decode())
+        self.sim.add_pacer_account("cpal01", pw, totp_secret=totp)
+        token = src.add_user("cpalice")
+        r = src.cli(["pacer", "set", "cpalice", "--login", "cpal01", "--totp"], stdin=pw + "\n" + totp + "\n")
+        self.assertEqual(r.returncode, 0, self.watch.redact(r.stderr))
+        r = src.cli(["link", "cpalice", "pgb"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.pg._psql("postgres", "CREATE DATABASE copy1 OWNER courtroute")
+
+        r = src.cli(["store", "copy", "--to", self.pg.url("copy1"), "--password-file", self.password_file])
+        self.assertEqual(r.returncode, 0, self.watch.redact(r.stderr))
+        self.assertIn("copied to %s: 1 user, 1 PACER login, 0 CM/ECF logins, 1 link," % self.pg.url("copy1"), r.stdout)
+        self.assertIn('[store] url = "%s"' % self.pg.url("copy1"), r.stdout)
+        self.watch.assert_absent(stdout=r.stdout, stderr=r.stderr)
+        tables = " ".join(self.pg.query("SELECT string_agg(t::text, ' ') FROM (SELECT * FROM %s) t" % table, db="copy1")
+                          for table in ("users", "pacer_logins", "links"))
+        self.assertIn("cpal01", tables, "the copy holds the login name in clear")
+        self.watch.assert_absent(copy1=tables)
+        # Only into a new store: a second copy is refused, naming the target without a password.
+        r = src.cli(["store", "copy", "--to", self.pg.url("copy1"), "--password-file", self.password_file])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("is not empty (users: 1", r.stderr)
+        self.watch.assert_absent(stderr=r.stderr)
+
+        # A daemon on the copy, with the SQLite store's key file, serves that user's token and login.
+        extra = ('[store]\nurl = "%s"\npassword_file = "%s"\n\n[secrets]\nkey_file = "%s"\n'
+                 % (self.pg.url("copy1"), self.password_file, os.path.join(src.state_dir, "secret.key")))
+        d = Daemon(os.path.join(self.tmp, "on-copy1"), sim=self.sim, watch=self.watch, extra=extra)
+        try:
+            d.start()
+            mark = len(self.sim.pacer_attempts)
+            r = self.get(d, "cpalice", token, "pga")
+            self.assertEqual((r.returncode, r.status), (0, 200), r.stderr)
+            self.assertEqual(r.headers.get("Courtroute-Route"), "pacer")
+            self.assertEqual([x.login for x in self.sim.pacer_attempts[mark:]], ["cpal01"],
+                             "logged in with the copied password and TOTP secret")
+        finally:
+            d.stop()
+        self.watch.assert_absent(log=d.log_text())
 
     def test_a_bad_store_is_one_clear_line(self):
         d = self.daemons[0]

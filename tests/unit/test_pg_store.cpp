@@ -13,6 +13,7 @@
 #include <functional>
 #include <iterator>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,6 +32,7 @@
 
 #include "core/text.hpp"
 #include "store/pg_store.hpp"
+#include "store/sqlite_store.hpp"
 
 using namespace courtroute;
 namespace fs = std::filesystem;
@@ -268,6 +270,34 @@ std::string unhex_bytea(const std::string& cell) {
     std::unique_ptr<unsigned char, decltype(&PQfreemem)> raw{
         PQunescapeBytea(reinterpret_cast<const unsigned char*>(cell.c_str()), &n), &PQfreemem};
     return raw ? std::string(reinterpret_cast<const char*>(raw.get()), n) : std::string();
+}
+
+/// Everything the read methods return, secrets opened, as text (the same as test_store.cpp's):
+/// two stores that answer every read alike give the same text.
+std::string everything(const store& s) {
+    std::ostringstream out;
+    for (const auto& u : s.users()) {
+        out << "user " << u.name << ' ' << u.created_at << '\n';
+        if (auto p = s.pacer(u.name))
+            out << " pacer " << p->login << ' ' << p->password << ' ' << p->client_code << ' ' << p->shared << ' '
+                << p->totp_secret << ' ' << p->has_totp << ' ' << p->revision << ' ' << to_string(p->state) << ' '
+                << p->state_detail << ' ' << p->password_set_at << '\n';
+        for (const auto& e : s.ecf_logins(u.name))
+            out << " ecf " << e.court << ' ' << e.login << ' ' << e.password << ' ' << e.revision << ' '
+                << to_string(e.state) << ' ' << e.state_detail << '\n';
+        for (const auto& l : s.links(u.name)) out << " link " << l.court << ' ' << l.linked_at << '\n';
+        for (const auto& o : s.observations(u.name))
+            out << " seen " << o.court << ' ' << o.filing_menus << ' ' << o.observed_at << ' ' << o.source << '\n';
+    }
+    for (const auto& e : s.fee_entries({}))
+        out << "fee " << e.at << ' ' << e.user << ' ' << e.court << ' ' << e.login << ' ' << e.client_code << ' '
+            << e.description << ' ' << e.criteria << ' ' << e.pages << ' ' << e.cents << ' ' << e.quote << ' '
+            << e.estimated << ' ' << e.path << '\n';
+    for (const auto& r : s.audit_records({}))
+        out << "audit " << r.at << ' ' << r.user << ' ' << r.court << ' ' << r.route << ' ' << r.login << ' '
+            << r.client_code << ' ' << r.method << ' ' << r.path << ' ' << r.status << ' ' << r.bytes << ' ' << r.ms
+            << '\n';
+    return out.str();
 }
 
 class PgStore : public testing::Test {
@@ -775,4 +805,52 @@ TEST_F(PgStore, SharedPacerSessionsAndLoginLeases) {
     EXPECT_TRUE(b->try_login_lease("pacer:alice:"));
     b.reset();
     EXPECT_TRUE(a->try_login_lease("pacer:alice:")) << "a dead holder leaves no stuck lease";
+}
+
+TEST_F(PgStore, CopySqliteToPostgresAndBackIsEqual) {
+    sqlite_store src(":memory:", secret_box{key_of(1)});
+    const auto token = src.add_user("alice");
+    (void)src.add_user("Bob");
+    src.set_pacer(make_pacer("alice", "Alice-pacer-pw-0001", "JBSWY3DPEHPK3PXP"));
+    src.set_pacer(make_pacer("Bob", "Bob-pacer-pw-00002"));
+    src.mark_pacer("Bob", src.pacer("Bob")->revision, credential_state::mfa_required, "one-time code requested");
+    src.set_ecf("alice", "azb", "alice_azb", "ecf-azb-pw");
+    src.set_ecf("alice", "nysd", "alice_nysd", "ecf-nysd-pw");
+    src.record_link("alice", "nysd");
+    src.record_observation("alice", "nysd", true, 1700000100, "verify");
+    src.record_fee({1000, "alice", "azb", "alice-pacer", "firm-42", "Image 4-1", "1:24", 12, 120, true, false, "/doc1/77"});
+    src.record_fee({1001, "Bob", "azb", "Bob-pacer", "", "Docket Report", "1:24", 2, 20, false, true, "/cgi-bin/DktRpt.pl"});
+    std::vector<audit_record> trail; // more than one INSERT's worth of rows
+    for (int i = 0; i < 1234; ++i)
+        trail.push_back({2000 + i % 10, i % 2 ? "alice" : "Bob", "azb", "pacer", "alice-pacer", "", "GET",
+                         "/cgi-bin/iquery.pl", 200, i, 1});
+    src.append_audit(trail);
+    const auto d = src.export_all();
+
+    auto pg = open();
+    pg->import_all(d);
+    EXPECT_EQ(everything(*pg), everything(src));
+    EXPECT_EQ(pg->user_for_token(token), "alice");
+    EXPECT_EQ(pg->latest_quote("alice", "azb", "/doc1/77"), 120);
+    const auto from_pg = pg->export_all();
+    EXPECT_EQ(from_pg.pacer.at(0).password, d.pacer.at(0).password) << "copied sealed, never sealed again";
+    EXPECT_EQ(from_pg.pacer.at(0).totp_secret, d.pacer.at(0).totp_secret);
+    EXPECT_EQ(from_pg.revision_counter, d.revision_counter);
+    expect_store_error([&] { pg->import_all(d); }, "is not empty (users: 2, fee entries: 2, audit records: 1234)");
+
+    // Shared sessions expire: a copy of the PostgreSQL store starts without them.
+    pg->put_pacer_session("alice", "", pg->pacer("alice")->revision, "tok-live", unix_now() + 3600);
+    sqlite_store back(":memory:", secret_box{key_of(1)});
+    back.import_all(pg->export_all());
+    EXPECT_EQ(everything(back), everything(src));
+    auto pg2 = std::make_unique<pg_store>(pg_server::get().url(pg_server::get().new_database()), "", secret_box{key_of(1)});
+    pg2->import_all(pg->export_all());
+    EXPECT_FALSE(pg2->pacer_session("alice", "", pg->pacer("alice")->revision, unix_now()));
+    EXPECT_EQ(everything(*pg2), everything(src)) << "PostgreSQL to PostgreSQL";
+
+    // The counter goes on in every copy.
+    pg->set_pacer(make_pacer("alice", "Alice-new-pw-00003"));
+    back.set_pacer(make_pacer("alice", "Alice-new-pw-00003"));
+    EXPECT_GT(pg->pacer("alice")->revision, d.revision_counter);
+    EXPECT_GT(back.pacer("alice")->revision, d.revision_counter);
 }

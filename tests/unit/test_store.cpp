@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include <sys/stat.h>
@@ -66,6 +67,34 @@ pacer_login make_pacer(const std::string& user, const std::string& password, con
     p.shared = false;
     p.totp_secret = totp;
     return p;
+}
+
+/// Everything the read methods return, secrets opened, as text: two stores that answer every
+/// read alike give the same text.
+std::string everything(const store& s) {
+    std::ostringstream out;
+    for (const auto& u : s.users()) {
+        out << "user " << u.name << ' ' << u.created_at << '\n';
+        if (auto p = s.pacer(u.name))
+            out << " pacer " << p->login << ' ' << p->password << ' ' << p->client_code << ' ' << p->shared << ' '
+                << p->totp_secret << ' ' << p->has_totp << ' ' << p->revision << ' ' << to_string(p->state) << ' '
+                << p->state_detail << ' ' << p->password_set_at << '\n';
+        for (const auto& e : s.ecf_logins(u.name))
+            out << " ecf " << e.court << ' ' << e.login << ' ' << e.password << ' ' << e.revision << ' '
+                << to_string(e.state) << ' ' << e.state_detail << '\n';
+        for (const auto& l : s.links(u.name)) out << " link " << l.court << ' ' << l.linked_at << '\n';
+        for (const auto& o : s.observations(u.name))
+            out << " seen " << o.court << ' ' << o.filing_menus << ' ' << o.observed_at << ' ' << o.source << '\n';
+    }
+    for (const auto& e : s.fee_entries({}))
+        out << "fee " << e.at << ' ' << e.user << ' ' << e.court << ' ' << e.login << ' ' << e.client_code << ' '
+            << e.description << ' ' << e.criteria << ' ' << e.pages << ' ' << e.cents << ' ' << e.quote << ' '
+            << e.estimated << ' ' << e.path << '\n';
+    for (const auto& r : s.audit_records({}))
+        out << "audit " << r.at << ' ' << r.user << ' ' << r.court << ' ' << r.route << ' ' << r.login << ' '
+            << r.client_code << ' ' << r.method << ' ' << r.path << ' ' << r.status << ' ' << r.bytes << ' ' << r.ms
+            << '\n';
+    return out.str();
 }
 
 /// Expects `f` to throw store_error whose message contains `needle`.
@@ -786,4 +815,94 @@ TEST(StoreAudit, AppendFilterAndPruneInChunks) {
     EXPECT_EQ(s.prune_audit(1010, 100), 6);
     EXPECT_EQ(s.prune_audit(1010, 100), 0);
     EXPECT_EQ(s.audit_records({}).size(), 15u);
+}
+
+TEST(StoreCopy, ExportImportKeepsEveryRowSealedTokensAndTheRevisionCounter) {
+    temp_dir dir("copy");
+    sqlite_store src(":memory:", secret_box{key_of(11)});
+    const auto t_alice = src.add_user("alice");
+    const auto t_bob = src.add_user("bob");
+    src.set_pacer(make_pacer("alice", "Alice-pacer-pw-0001", "JBSWY3DPEHPK3PXP"));
+    auto bob = make_pacer("bob", "Bob-pacer-pw-00002");
+    bob.shared = true;
+    bob.client_code = "";
+    bob.password_set_at = 1700000000;
+    src.set_pacer(bob);
+    src.mark_pacer("bob", src.pacer("bob")->revision, credential_state::failed, "Invalid username or password");
+    src.set_ecf("alice", "azb", "alice_azb", "ecf-azb-pw");
+    src.set_ecf("alice", "cacb", "alice_cacb", "ecf-cacb-pw");
+    src.mark_ecf("alice", "cacb", src.ecf("alice", "cacb")->revision, credential_state::failed, "locked");
+    src.set_ecf("bob", "nysd", "bob_nysd", "ecf-nysd-pw");
+    src.record_link("bob", "nysd");
+    src.set_ecf("bob", "txsd", "bob_txsd", "gone-pw");
+    ASSERT_TRUE(src.remove_ecf("bob", "txsd")); // its revision is now the counter's, held by no row
+    src.record_observation("alice", "azb", true, 1700000100, "page");
+    src.record_observation("bob", "nysd", false, 1700000200, "verify");
+    src.record_fee({1000, "alice", "azb", "alice-pacer", "firm-42", "Docket Report", "1:24", 3, 30, false, false,
+                    "/cgi-bin/DktRpt.pl"});
+    src.record_fee({1010, "alice", "azb", "alice-pacer", "firm-42", "Image 4-1", "1:24", 12, 120, true, false, "/doc1/77"});
+    src.record_fee({1020, "bob", "nysd", "bob-pacer", "", "Image 9-1", "2:24", 5, 50, true, false, "/doc1/90"});
+    src.record_fee({1030, "bob", "nysd", "bob-pacer", "", "Docket Report", "2:24", 30, 300, false, true, "/cgi-bin/DktRpt.pl"});
+    ASSERT_EQ(src.charge_quote("bob", "nysd", "/doc1/90", 1040), 50); // a charged quote moves in time, not in order
+    std::vector<audit_record> trail;
+    for (int i = 0; i < 40; ++i)
+        trail.push_back({2000 + i % 7, i % 2 ? "alice" : "bob", "azb", "pacer", "alice-pacer", "firm-42", "GET",
+                         "/cgi-bin/iquery.pl?" + std::to_string(i), 200, 100 + i, i});
+    src.append_audit(trail);
+
+    const auto d = src.export_all();
+    EXPECT_EQ(d.users.size(), 2u);
+    EXPECT_EQ(d.pacer.size(), 2u);
+    EXPECT_EQ(d.ecf.size(), 2u) << "the linked court's login went with the link";
+    EXPECT_EQ(d.links.size(), 1u);
+    EXPECT_EQ(d.observations.size(), 2u);
+    EXPECT_EQ(d.fees.size(), 4u);
+    EXPECT_EQ(d.audit.size(), 40u);
+    EXPECT_EQ(d.audit[1].path, trail[1].path) << "the trail in the order it was written";
+    std::int64_t highest_row = 0;
+    for (const auto& p : d.pacer) highest_row = std::max(highest_row, p.revision);
+    for (const auto& e : d.ecf) highest_row = std::max(highest_row, e.revision);
+    EXPECT_GT(d.revision_counter, highest_row);
+    // Nothing in the dump is in clear: the secrets are the sealed bytes as stored.
+    for (const auto& p : d.pacer) {
+        EXPECT_EQ(p.password.find("pacer-pw"), std::string::npos);
+        EXPECT_EQ(p.totp_secret.find("JBSWY3DP"), std::string::npos);
+    }
+    EXPECT_FALSE(d.pacer[0].totp_secret.empty());
+    EXPECT_TRUE(d.pacer[1].totp_secret.empty());
+
+    // Into a new file store made 0600, under the same key.
+    const auto file = dir.path() / "copy.db";
+    auto dst = sqlite_store::open_file(file, secret_box{key_of(11)});
+    EXPECT_EQ(mode_of(file), 0600u);
+    dst->import_all(d);
+    EXPECT_EQ(everything(*dst), everything(src));
+    EXPECT_NE(everything(*dst).find("Alice-pacer-pw-0001"), std::string::npos) << "the passwords open";
+    EXPECT_EQ(dst->export_all().pacer[0].password, d.pacer[0].password) << "copied sealed, never sealed again";
+    EXPECT_EQ(dst->user_for_token(t_alice), "alice");
+    EXPECT_EQ(dst->user_for_token(t_bob), "bob");
+    EXPECT_EQ(dst->latest_quote("alice", "azb", "/doc1/77"), 120);
+    EXPECT_FALSE(dst->latest_quote("bob", "nysd", "/doc1/90")) << "charged already";
+    EXPECT_TRUE(dst->linked("bob", "nysd"));
+
+    // The counter goes on past the copied one, even past a revision no row holds any more.
+    dst->set_pacer(make_pacer("alice", "Alice-new-pw-00003"));
+    EXPECT_GT(dst->pacer("alice")->revision, d.revision_counter);
+
+    // Only into a new store: one holding a user (or, after removing it, its ledger) is refused whole.
+    expect_store_error([&] { dst->import_all(d); }, "is not empty (users: 2");
+    sqlite_store other(":memory:", secret_box{key_of(11)});
+    (void)other.add_user("carol");
+    expect_store_error([&] { other.import_all(d); }, "is not empty (users: 1, fee entries: 0, audit records: 0)");
+    EXPECT_EQ(other.users().size(), 1u);
+    other.remove_user("carol");
+    other.record_fee({1, "carol", "azb", "c", "", "Docket Report", "", 1, 10, false, false, "/x"});
+    expect_store_error([&] { other.import_all(d); }, "fee entries: 1");
+    EXPECT_TRUE(other.users().empty()) << "nothing of a refused copy stays";
+
+    // An empty store copies to an empty store.
+    sqlite_store empty(":memory:", secret_box{key_of(11)});
+    sqlite_store empty_copy(":memory:", secret_box{key_of(11)});
+    empty_copy.import_all(empty.export_all());
+    EXPECT_EQ(everything(empty_copy), "");
 }
