@@ -62,11 +62,17 @@ std::optional<std::string> user_directory::view::user_for_token(std::string_view
     auto key = sha256(token);
     if (auto hit = tokens_.find(key); hit != tokens_.end()) return hit->second;
     std::optional<std::string> user;
-    try {
+    {
         std::lock_guard lock(dir_.mutex_);
-        user = dir_.db_.user_for_token(token);
-    } catch (const store_error& e) {
-        dir_.store_failed(e);
+        try {
+            user = dir_.db_.user_for_token(token);
+            if (user && dir_.known_tokens_.size() < 4096) dir_.known_tokens_.emplace(key, *user);
+        } catch (const store_error& e) {
+            // A store outage: a token some worker of this daemon already accepted still works.
+            auto known = dir_.known_tokens_.find(key);
+            if (known == dir_.known_tokens_.end()) dir_.store_failed(e);
+            user = known->second;
+        }
     }
     // Only hits are kept (wrong tokens must not grow memory); the map dies with any change.
     if (user && tokens_.size() < 4096) tokens_.emplace(std::move(key), *user);
@@ -90,7 +96,15 @@ const user_directory::facts_ptr& user_directory::view::facts(const std::string& 
 
 user_directory::facts_ptr user_directory::load(const std::string& user) {
     if (auto hit = cache_.find(user); hit != cache_.end()) return hit->second;
-    auto f = std::make_shared<user_facts>(load_user_facts(db_, user));
+    std::shared_ptr<user_facts> f;
+    try {
+        f = std::make_shared<user_facts>(load_user_facts(db_, user));
+    } catch (const store_error&) {
+        // A server store's outage: the user's facts as last read serve until it is back.
+        auto known = last_known_.find(user);
+        if (known == last_known_.end()) throw;
+        return known->second;
+    }
     // Marks not yet in the store are facts all the same.
     for (const auto& [c, m] : pending_) {
         if (c.user != user) continue;
@@ -107,6 +121,7 @@ user_directory::facts_ptr user_directory::load(const std::string& user) {
     if (auto rt = runtime_.find(user); rt != runtime_.end()) f->runtime = rt->second;
     facts_ptr out = std::move(f);
     cache_.emplace(user, out);
+    if (shares_sessions_) last_known_[user] = out;
     return out;
 }
 
@@ -353,6 +368,8 @@ void user_directory::note_session_rejected(const std::string& user, const std::s
 
 void user_directory::note_observation(const std::string& user, const std::string& court, bool filing_menus,
                                       std::int64_t now_unix, std::string_view source) {
+    // The store is away: the next page after it is back records what the menus show.
+    if (store_down()) return;
     std::lock_guard lock(mutex_);
     try {
         db_.record_observation(user, court, filing_menus, now_unix, source);

@@ -180,6 +180,11 @@ private:
     std::int64_t data_version_ = -1;
     std::map<std::string, runtime_facts, std::less<>> runtime_;
     std::map<std::string, facts_ptr, std::less<>> cache_;
+    // What lets the users this daemon already serves keep working through a server store's
+    // outage, on any worker: consulted only when the store cannot be reached (so a rotated token
+    // or a changed fact counts as soon as the store answers).
+    std::map<std::string, std::string, std::less<>> known_tokens_; ///< sha256(token) -> user; never a token
+    std::map<std::string, facts_ptr, std::less<>> last_known_;     ///< user -> facts as last read
     struct pending_mark {
         credential_state state = credential_state::failed;
         std::string detail;

@@ -232,6 +232,59 @@ class PostgresStoreTest(unittest.TestCase):
             d.stop()
         self.watch.assert_absent(log=d.log_text())
 
+    def test_zz_database_stopped_and_restarted_loses_nothing(self):
+        """The store goes away (last: the server restarts): sessions held keep serving, what needs
+        the store is refused clearly (503 to a client, exit 1 from the CLI, never reported done),
+        and once it is back the audit trail of the outage is there and new users are served."""
+        import json
+        a = self.daemons[0]
+        pw = self.watch.add("pacer password", "Pw-o-%s" % os.urandom(6).hex())
+        self.sim.add_pacer_account("pgol01", pw)
+        token = a.add_user("pgout")
+        r = a.cli(["pacer", "set", "pgout", "--login", "pgol01"], stdin=pw + "\n")
+        self.assertEqual(r.returncode, 0, self.watch.redact(r.stderr))
+        later = a.add_user("pglate")   # in the store, never seen by the daemon before the outage
+        r = self.get(a, "pgout", token, "pga")
+        self.assertEqual((r.returncode, r.status), (0, 200), r.stderr)
+        time.sleep(0.5)   # the audit writer takes that request
+        self.pg.stop_server("fast")
+        try:
+            during = 0
+            for _ in range(5):
+                r = self.get(a, "pgout", token, "pga", path="/cgi-bin/DktRpt.pl")
+                self.assertEqual((r.returncode, r.status), (0, 200), "a held session keeps serving: %s" % r.stderr)
+                during += 1
+            r = self.get(a, "pglate", later, "pga")
+            self.assertEqual(r.status, 503, "a user the daemon does not hold needs the store")
+            deadline = time.monotonic() + 5
+            while "store_unreachable" not in a.log_text() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertIn("store_unreachable", a.log_text(), "the outage is in the daemon's log")
+            r = a.cli(["user", "add", "pgnever"])
+            self.assertEqual(r.returncode, 1, "a CLI write with the store away fails, never reported done")
+            self.assertIn("postgresql://courtroute@127.0.0.1:%d" % self.pg.port, r.stderr)
+            self.watch.assert_absent(stderr=r.stderr, answer=r.stdout)
+            self.assertTrue(a.running(), "the daemon keeps running")
+        finally:
+            self.pg.start_server()
+        deadline = time.monotonic() + 15
+        rows = []
+        while time.monotonic() < deadline:
+            out = a.cli(["audit", "--user", "pgout", "--json"])
+            if out.returncode == 0:
+                rows = [x for x in json.loads(out.stdout) if x["path"] == "/cgi-bin/DktRpt.pl"]
+                if len(rows) >= during:
+                    break
+            time.sleep(0.3)
+        self.assertEqual(len(rows), during, "the audit records of the outage reached the store after it")
+        r = self.get(a, "pglate", later, "pga")
+        # pglate has no PACER login: the store answers again, so the refusal is the routing's own (403).
+        self.assertEqual(r.status, 403, "answered from the store again once it is back: %s" % r.stderr)
+        users = a.cli(["user", "list"]).stdout
+        self.assertNotIn("pgnever", users)
+        print("pgstore: store stopped; %d requests served from held sessions meanwhile, 1 refused (503), "
+              "1 CLI write refused; restarted: %d audit records written, 0 lost" % (during, len(rows)))
+
     def test_a_bad_store_is_one_clear_line(self):
         d = self.daemons[0]
         bad = os.path.join(self.tmp, "bad.toml")
