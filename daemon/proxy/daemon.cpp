@@ -132,9 +132,24 @@ int daemon::run() {
                              {"ca", snap->ca->cert_path().string()}});
     notify::ready(summary_line());
     users->start_audit_writer([this] { return config.current()->cfg.audit_retention_days; });
+    // A server store announces other daemons' and CLIs' commits (LISTEN/NOTIFY): seen at once
+    // instead of at the next housekeeping tick, which stays as the backstop.
+    std::unique_ptr<store::change_feed> feed;
+    try {
+        feed = db->changes();
+    } catch (const std::exception& e) {
+        log::event("change_feed_failed", {{"error", e.what()}, {"fallback", "checked every second"}});
+    }
+    std::thread listener;
+    if (feed)
+        listener = std::thread([this, &feed] {
+            while (!stopping)
+                if (feed->wait(500ms)) users->check_store();
+        });
     for (std::size_t i = 1; i < workers.size(); ++i) workers[i]->start_thread();
     first.run();  // worker 0 runs on this thread
     for (std::size_t i = 1; i < workers.size(); ++i) workers[i]->join();
+    if (listener.joinable()) listener.join();
     users->stop_audit_writer();  // the last moments of the audit trail
     log::event("stopped");
     return 0;

@@ -10,6 +10,9 @@
 #include <vector>
 
 #include <libpq-fe.h>
+#include <poll.h>
+
+#include <thread>
 
 #include "core/names.hpp"
 #include "core/text.hpp"
@@ -1091,6 +1094,78 @@ bool pg_store::try_login_lease(std::string_view key) {
 void pg_store::release_login_lease(std::string_view key) {
     const auto s = db();
     (void)s.exec("SELECT pg_advisory_unlock($1)", {lease_key(key)});
+}
+
+// --- LISTEN courtroute_changes ---
+
+namespace {
+
+/// A second connection, made with the store's own parameters (PQconninfo: the password too,
+/// never written anywhere), that LISTENs on the channel the change triggers notify.
+class pg_change_feed final : public store::change_feed {
+public:
+    pg_change_feed(pg_conn* like, std::string where) : where_(std::move(where)) {
+        std::vector<const char*> keys, values;
+        std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> opts{PQconninfo(like), &PQconninfoFree};
+        for (auto* o = opts.get(); o && o->keyword; ++o) {
+            if (!o->val) continue;
+            keys.push_back(o->keyword);
+            values.push_back(o->val);
+        }
+        keys.push_back(nullptr);
+        values.push_back(nullptr);
+        conn_ = PQconnectdbParams(keys.data(), values.data(), 0);
+        if (!conn_ || PQstatus(conn_) != CONNECTION_OK || !listen()) {
+            std::string why = conn_ ? one_line(PQerrorMessage(conn_)) : "out of memory";
+            if (conn_) PQfinish(conn_);
+            throw store_error("cannot listen for changes at " + named(where_) + ": " + why);
+        }
+        PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+    }
+    ~pg_change_feed() override { PQfinish(conn_); }
+    pg_change_feed(const pg_change_feed&) = delete;
+    pg_change_feed& operator=(const pg_change_feed&) = delete;
+
+    bool wait(std::chrono::milliseconds wait) override {
+        if (PQstatus(conn_) != CONNECTION_OK) {
+            // The server went away: try again now and then; once back, whatever changed counts.
+            std::this_thread::sleep_for(wait);
+            PQreset(conn_);
+            return PQstatus(conn_) == CONNECTION_OK && listen();
+        }
+        if (drain()) return true;
+        pollfd pfd{PQsocket(conn_), POLLIN, 0};
+        if (pfd.fd < 0) return false;
+        if (::poll(&pfd, 1, static_cast<int>(wait.count())) <= 0) return false;
+        return drain();
+    }
+
+private:
+    bool listen() {
+        PGresult* r = PQexec(conn_, "LISTEN courtroute_changes");
+        bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+        return ok;
+    }
+    /// Reads what arrived; true when it held a notification (or the connection broke).
+    bool drain() {
+        if (!PQconsumeInput(conn_)) return true;
+        bool any = false;
+        while (PGnotify* n = PQnotifies(conn_)) {
+            any = true;
+            PQfreemem(n);
+        }
+        return any;
+    }
+
+    pg_conn* conn_ = nullptr;
+    std::string where_;
+};
+
+} // namespace
+
+std::unique_ptr<store::change_feed> pg_store::changes() const {
+    return std::make_unique<pg_change_feed>(conn_, where_);
 }
 
 } // namespace courtroute

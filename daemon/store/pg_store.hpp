@@ -29,6 +29,7 @@ public:
     /// parameter removed.
     [[nodiscard]] static std::string redact_conninfo(std::string_view conninfo);
 
+    [[nodiscard]] std::unique_ptr<change_feed> changes() const override;
     [[nodiscard]] bool shares_sessions() const override { return true; }
     [[nodiscard]] std::optional<shared_session> pacer_session(const std::string& user, const std::string& client_code,
                                                               std::int64_t revision, std::int64_t now) override;

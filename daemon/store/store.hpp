@@ -184,6 +184,20 @@ public:
     };
     [[nodiscard]] virtual std::vector<fees::entry> fee_entries(const fee_filter& f) const = 0;
 
+    // --- changes made by other processes, as they happen ---
+    /// Tells of other processes' commits as they happen (a server store's LISTEN/NOTIFY), on a
+    /// connection of its own; used from one thread.
+    class change_feed {
+    public:
+        virtual ~change_feed() = default;
+        /// Waits at most `wait`: true when a change was announced, or when the feed lost its
+        /// connection and got it back (something may have changed meanwhile: look).
+        virtual bool wait(std::chrono::milliseconds wait) = 0;
+    };
+    /// The store's feed, or nullptr when it has none (the embedded store: the daemon watches
+    /// its write-ahead log instead).
+    [[nodiscard]] virtual std::unique_ptr<change_feed> changes() const { return nullptr; }
+
     // --- PACER sessions shared by every daemon on the store (issue 14) ---
     /// True for a store several daemons share (PostgreSQL): they then use one PACER session per
     /// credential and log in one at a time. The embedded store has one daemon: false, and the

@@ -854,3 +854,15 @@ TEST_F(PgStore, CopySqliteToPostgresAndBackIsEqual) {
     EXPECT_GT(pg->pacer("alice")->revision, d.revision_counter);
     EXPECT_GT(back.pacer("alice")->revision, d.revision_counter);
 }
+
+TEST_F(PgStore, ChangeFeedAnnouncesOtherConnectionsCommits) {
+    auto a = open(), b = open();
+    auto feed = a->changes();
+    ASSERT_TRUE(feed);
+    EXPECT_FALSE(feed->wait(std::chrono::milliseconds(50))) << "nothing changed yet";
+    (void)b->add_user("alice");
+    EXPECT_TRUE(feed->wait(std::chrono::milliseconds(5000))) << "a user added elsewhere is announced";
+    EXPECT_FALSE(feed->wait(std::chrono::milliseconds(50))) << "announced once";
+    b->append_audit({audit_record{1, "alice", "azb", "pacer", "al01", "", "GET", "/x", 200, 1, 1}});
+    EXPECT_FALSE(feed->wait(std::chrono::milliseconds(200))) << "the audit trail is not a change a daemon caches";
+}
