@@ -210,7 +210,9 @@ net::awaitable<fetched> upstream_client::fetch(std::string_view host, std::uint1
                                                bool head_request, bool inspect, bool resend_ok) {
     for (int attempt = 0;; ++attempt) {
         fetched f;
-        f.conn = co_await acquire(host, port, !resend_ok, f.error);
+        // The repeat must not land on another connection the peer closed too (a court closing
+        // every idle connection at once after its keep-alive timeout): only a quiet one.
+        f.conn = co_await acquire(host, port, !resend_ok || attempt > 0, f.error);
         if (f.error) co_return f;
         // A pooled connection the peer may have closed meanwhile: replaced once, if the method allows.
         bool replaceable = f.conn->reused && attempt == 0 && resend_ok;
