@@ -16,7 +16,8 @@ import harness  # noqa: E402
 import pgcluster  # noqa: E402
 from harness import Daemon, SecretWatch, Simulator, curl  # noqa: E402
 
-COURTS = {"pga": dict(type="bankruptcy"), "pgb": dict(type="district")}
+# Ten NextGen courts; pga and pgb are the ones most tests use.
+COURTS = {"pg%s" % c: dict(type="bankruptcy" if i % 2 == 0 else "district") for i, c in enumerate("abcdefghij")}
 DAEMONS = 3
 
 
@@ -136,11 +137,12 @@ class PostgresStoreTest(unittest.TestCase):
             self.assertEqual((r.returncode, r.status), (0, 200), "the new token works everywhere: %s" % r.stderr)
 
     def test_one_pacer_login_per_attorney_across_daemons(self):
-        """Concurrent first requests of several attorneys through every daemon: one PACER login
-        per attorney firm-wide (one daemon logs in, the others use its session)."""
+        """Issue 14's acceptance: three daemons on one store serve 30 concurrent clients across 10
+        courts with exactly one PACER login per attorney (one daemon logs in, the others use its
+        session)."""
         import concurrent.futures
         users = []
-        for i in range(4):
+        for i in range(10):
             user, login = "pgc%02d" % i, "pgcl%02d" % i
             pw = self.watch.add("pacer password", "Pw-c%d-%s" % (i, os.urandom(6).hex()))
             self.sim.add_pacer_account(login, pw)
@@ -149,17 +151,19 @@ class PostgresStoreTest(unittest.TestCase):
             self.assertEqual(r.returncode, 0, self.watch.redact(r.stderr))
             users.append((user, login, token))
         mark = len(self.sim.pacer_attempts)
-        jobs = [(d, u) for u in users for d in self.daemons for _ in range(3)]   # 4 x 3 x 3 = 36 clients
+        courts = sorted(COURTS)
+        # 30 clients: each attorney through each daemon, each to a different court.
+        jobs = [(self.daemons[d], users[u], courts[(u + d) % len(courts)]) for u in range(len(users)) for d in range(DAEMONS)]
         with concurrent.futures.ThreadPoolExecutor(len(jobs)) as ex:
-            results = list(ex.map(lambda j: self.get(j[0], j[1][0], j[1][2], "pga" if j[0] is self.daemons[0] else "pgb"),
-                                  jobs))
+            results = list(ex.map(lambda j: self.get(j[0], j[1][0], j[1][2], j[2]), jobs))
         for r in results:
             self.assertEqual((r.returncode, r.status), (0, 200), r.stderr)
+        self.assertEqual(len({j[2] for j in jobs}), 10, "10 courts")
         attempts = [x.login for x in self.sim.pacer_attempts[mark:]]
         for user, login, _ in users:
             self.assertEqual(attempts.count(login), 1, "PACER logins of %s across %d daemons" % (login, DAEMONS))
-        print("pgstore: %d clients across %d daemons, %d attorneys, PACER logins per attorney: %s"
-              % (len(jobs), DAEMONS, len(users), sorted(attempts.count(u[1]) for u in users)))
+        print("pgstore: %d clients across %d daemons and %d courts, %d attorneys, PACER logins per attorney: %s"
+              % (len(jobs), DAEMONS, len({j[2] for j in jobs}), len(users), sorted(attempts.count(u[1]) for u in users)))
 
     def test_a_daemon_killed_mid_login_leaves_no_stuck_lease(self):
         import signal
