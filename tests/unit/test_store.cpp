@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "store_test_support.hpp"
 #include "test_support.hpp"
 
 #include <cctype>
@@ -23,14 +24,9 @@
 
 using namespace courtroute;
 namespace fs = std::filesystem;
+using namespace courtroute::store_test;
 
 namespace {
-
-std::array<unsigned char, 32> key_of(unsigned char fill) {
-    std::array<unsigned char, 32> k{};
-    for (std::size_t i = 0; i < k.size(); ++i) k[i] = static_cast<unsigned char>(fill * 7 + i);
-    return k;
-}
 
 sqlite_store memory_store() { return sqlite_store(":memory:", secret_box{key_of(1)}); }
 
@@ -40,11 +36,6 @@ mode_t mode_of(const fs::path& p) {
     struct stat st {};
     if (::stat(p.c_str(), &st) != 0) return 0;
     return st.st_mode & 07777;
-}
-
-std::string read_all(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 /// Every regular file under `dir`, concatenated (db, -wal, -shm, key).
@@ -58,55 +49,6 @@ std::string all_bytes_under(const fs::path& dir, std::set<std::string>* names = 
     return all;
 }
 
-pacer_login make_pacer(const std::string& user, const std::string& password, const std::string& totp = "") {
-    pacer_login p;
-    p.user = user;
-    p.login = user + "-pacer";
-    p.password = password;
-    p.client_code = "firm-42";
-    p.shared = false;
-    p.totp_secret = totp;
-    return p;
-}
-
-/// Everything the read methods return, secrets opened, as text: two stores that answer every
-/// read alike give the same text.
-std::string everything(const store& s) {
-    std::ostringstream out;
-    for (const auto& u : s.users()) {
-        out << "user " << u.name << ' ' << u.created_at << '\n';
-        if (auto p = s.pacer(u.name))
-            out << " pacer " << p->login << ' ' << p->password << ' ' << p->client_code << ' ' << p->shared << ' '
-                << p->totp_secret << ' ' << p->has_totp << ' ' << p->revision << ' ' << to_string(p->state) << ' '
-                << p->state_detail << ' ' << p->password_set_at << '\n';
-        for (const auto& e : s.ecf_logins(u.name))
-            out << " ecf " << e.court << ' ' << e.login << ' ' << e.password << ' ' << e.revision << ' '
-                << to_string(e.state) << ' ' << e.state_detail << '\n';
-        for (const auto& l : s.links(u.name)) out << " link " << l.court << ' ' << l.linked_at << '\n';
-        for (const auto& o : s.observations(u.name))
-            out << " seen " << o.court << ' ' << o.filing_menus << ' ' << o.observed_at << ' ' << o.source << '\n';
-    }
-    for (const auto& e : s.fee_entries({}))
-        out << "fee " << e.at << ' ' << e.user << ' ' << e.court << ' ' << e.login << ' ' << e.client_code << ' '
-            << e.description << ' ' << e.criteria << ' ' << e.pages << ' ' << e.cents << ' ' << e.quote << ' '
-            << e.estimated << ' ' << e.path << '\n';
-    for (const auto& r : s.audit_records({}))
-        out << "audit " << r.at << ' ' << r.user << ' ' << r.court << ' ' << r.route << ' ' << r.login << ' '
-            << r.client_code << ' ' << r.method << ' ' << r.path << ' ' << r.status << ' ' << r.bytes << ' ' << r.ms
-            << '\n';
-    return out.str();
-}
-
-/// Expects `f` to throw store_error whose message contains `needle`.
-template <class F>
-void expect_store_error(F&& f, const std::string& needle) {
-    try {
-        f();
-        ADD_FAILURE() << "expected store_error containing: " << needle;
-    } catch (const store_error& e) {
-        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-}
 
 } // namespace
 
