@@ -31,13 +31,11 @@ inline constexpr std::int64_t cents_per_page = 10;
 /// PACER waives a quarter whose charges stay at or below $30.
 inline constexpr std::int64_t quarterly_waiver_cents = 3000;
 
-/// The estimate for `pages` billable pages of a capped kind (a document, docket, report).
-[[nodiscard]] constexpr std::int64_t estimated_cents(int pages) {
-    return static_cast<std::int64_t>(pages < page_cap ? pages : page_cap) * cents_per_page;
-}
-
 /// The cost of `pages` billable pages (already capped where the kind is).
 [[nodiscard]] constexpr std::int64_t cents_of(int pages) { return static_cast<std::int64_t>(pages) * cents_per_page; }
+
+/// The estimate for `pages` billable pages of a capped kind (a document, docket, report).
+[[nodiscard]] constexpr std::int64_t estimated_cents(int pages) { return cents_of(pages < page_cap ? pages : page_cap); }
 
 /// What to group totals by.
 enum class grouping { user, client_code, court, day };

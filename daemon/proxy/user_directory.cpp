@@ -66,7 +66,7 @@ std::optional<std::string> user_directory::view::user_for_token(std::string_view
         std::lock_guard lock(dir_.mutex_);
         try {
             user = dir_.db_.user_for_token(token);
-            if (user && dir_.known_tokens_.size() < 4096) dir_.known_tokens_.emplace(key, *user);
+            if (user && dir_.shares_sessions_ && dir_.known_tokens_.size() < 4096) dir_.known_tokens_.emplace(key, *user);
         } catch (const store_error& e) {
             // A store outage: a token some worker of this daemon already accepted still works.
             auto known = dir_.known_tokens_.find(key);

@@ -17,6 +17,25 @@ void check_court(std::string_view court) {
         throw store_error("invalid court id " + quote(court) + ": use 1 to 16 lower-case letters and digits");
 }
 
+void check_pacer_login(const pacer_login& login) {
+    check_user_name(login.user);
+    if (login.login.empty()) throw store_error("the PACER login name for user " + quote(login.user) + " is empty");
+    if (login.password.empty()) throw store_error("the PACER password for user " + quote(login.user) + " is empty");
+    if (!login.client_code.empty() && !valid_client_code(login.client_code))
+        throw store_error("invalid client code " + quote(login.client_code) + " for user " + quote(login.user) +
+                          ": use " + std::string(client_code_rule));
+}
+
+void check_ecf_login(const std::string& user, const std::string& court, const std::string& login,
+                     const std::string& password) {
+    check_user_name(user);
+    check_court(court);
+    if (login.empty())
+        throw store_error("the CM/ECF login name for user " + quote(user) + " at " + quote(court) + " is empty");
+    if (password.empty())
+        throw store_error("the CM/ECF password for user " + quote(user) + " at " + quote(court) + " is empty");
+}
+
 credential_state parse_state(const std::string& s, const std::string& where) {
     if (s == "active") return credential_state::active;
     if (s == "failed") return credential_state::failed;

@@ -14,6 +14,12 @@ namespace courtroute::store_records {
 void check_user_name(std::string_view name);
 /// Throws store_error unless `court` is a valid court id.
 void check_court(std::string_view court);
+/// Throws store_error unless `login` may be stored: a valid user name, a login name and a
+/// password, a valid client code when there is one.
+void check_pacer_login(const pacer_login& login);
+/// Throws store_error unless a CM/ECF login of `user` at `court` may be stored.
+void check_ecf_login(const std::string& user, const std::string& court, const std::string& login,
+                     const std::string& password);
 /// A stored credential state; throws store_error naming `where` for anything else.
 [[nodiscard]] credential_state parse_state(const std::string& s, const std::string& where);
 

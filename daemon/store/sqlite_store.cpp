@@ -472,12 +472,7 @@ std::optional<std::string> sqlite_store::user_for_token(std::string_view token) 
 // --- PACER login ---
 
 void sqlite_store::set_pacer(const pacer_login& login) {
-    check_user_name(login.user);
-    if (login.login.empty()) throw store_error("the PACER login name for user " + quote(login.user) + " is empty");
-    if (login.password.empty()) throw store_error("the PACER password for user " + quote(login.user) + " is empty");
-    if (!login.client_code.empty() && !valid_client_code(login.client_code))
-        throw store_error("invalid client code " + quote(login.client_code) + " for user " + quote(login.user) +
-                          ": use " + std::string(client_code_rule));
+    check_pacer_login(login);
     const std::string password = box_.seal(login.password, pacer_password_context(login.user));
     const std::string totp =
         login.totp_secret.empty() ? std::string() : box_.seal(login.totp_secret, pacer_totp_context(login.user));
@@ -559,12 +554,7 @@ void sqlite_store::mark_pacer(const std::string& user, std::int64_t revision, cr
 
 void sqlite_store::set_ecf(const std::string& user, const std::string& court, const std::string& login,
                     const std::string& password) {
-    check_user_name(user);
-    check_court(court);
-    if (login.empty())
-        throw store_error("the CM/ECF login name for user " + quote(user) + " at " + quote(court) + " is empty");
-    if (password.empty())
-        throw store_error("the CM/ECF password for user " + quote(user) + " at " + quote(court) + " is empty");
+    check_ecf_login(user, court, login, password);
     const std::string sealed = box_.seal(password, ecf_password_context(user, court));
     guarded(file_, [&] {
         SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
